@@ -1,0 +1,232 @@
+"""The tables. They are an interface: upstream systems write work items and read results here.
+
+Schema changes go through Alembic (``bot/migrations``); ``payerbot db upgrade`` applies them. The
+README's "Queue tables" section documents which columns upstream writes and which the bot writes.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes on every engine (SQLite keeps no zone; naive values are read as UTC)."""
+
+    impl = sa.DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        return value.replace(tzinfo=UTC) if value is not None else None
+
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = sa.MetaData(naming_convention=NAMING)
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: sa.JSON()}
+
+
+class Account(Base):
+    """A portal account the bot logs in as. Its secrets live in ``vault_records``."""
+
+    __tablename__ = "accounts"
+    __table_args__ = (sa.UniqueConstraint("payer", "account"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    payer: Mapped[str] = mapped_column(sa.String(40))
+    account: Mapped[str] = mapped_column(sa.String(200))
+    portal_url: Mapped[str | None] = mapped_column(sa.String(500))
+    second_factor: Mapped[str] = mapped_column(sa.String(30), default="none")
+    enabled: Mapped[bool] = mapped_column(default=True)
+    disabled_reason: Mapped[str | None] = mapped_column(sa.String(500))
+    disabled_at: Mapped[datetime | None]
+    # the account lease: one worker (one browser session) per account at a time
+    lease_owner: Mapped[str | None] = mapped_column(sa.String(200))
+    lease_token: Mapped[int] = mapped_column(default=0)
+    lease_expires_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class VaultRecord(Base):
+    """One encrypted secret of one account; the ciphertext is bound to (payer, account, field)."""
+
+    __tablename__ = "vault_records"
+    __table_args__ = (sa.UniqueConstraint("payer", "account", "field"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    payer: Mapped[str] = mapped_column(sa.String(40))
+    account: Mapped[str] = mapped_column(sa.String(200))
+    field: Mapped[str] = mapped_column(sa.String(200))
+    key_id: Mapped[str] = mapped_column(sa.String(64))
+    ciphertext: Mapped[bytes] = mapped_column(sa.LargeBinary)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class WorkItem(Base):
+    """One unit of portal work. Upstream writes the first block of columns; the bot the rest."""
+
+    __tablename__ = "work_items"
+    __table_args__ = (
+        sa.Index("ix_work_items_due", "state", "payer", "account", "not_before", "priority", "id"),
+        sa.Index("ix_work_items_lease", "state", "lease_expires_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # written upstream (or by `payerbot enqueue`)
+    idempotency_key: Mapped[str] = mapped_column(sa.String(200), unique=True)
+    kind: Mapped[str] = mapped_column(sa.String(40))
+    payer: Mapped[str] = mapped_column(sa.String(40))
+    account: Mapped[str] = mapped_column(sa.String(200))
+    payload: Mapped[dict[str, Any]]
+    priority: Mapped[int] = mapped_column(default=0)
+    not_before: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # written by the bot
+    payload_digest: Mapped[str | None] = mapped_column(sa.String(64))
+    state: Mapped[str] = mapped_column(sa.String(20), default="queued")
+    attempts: Mapped[int] = mapped_column(default=0)
+    lease_owner: Mapped[str | None] = mapped_column(sa.String(200))
+    lease_token: Mapped[int | None]
+    lease_expires_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(sa.Text)
+    last_error_kind: Mapped[str | None] = mapped_column(sa.String(60))
+    canonical_status: Mapped[str | None] = mapped_column(sa.String(40))
+    result: Mapped[dict[str, Any] | None]
+    confirmation_id: Mapped[str | None] = mapped_column(sa.String(200))
+    submission_reference: Mapped[str | None] = mapped_column(sa.String(200))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    finished_at: Mapped[datetime | None]
+
+
+class ItemEvent(Base):
+    """Every state change of an item, for `payerbot queue show`."""
+
+    __tablename__ = "item_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    item_id: Mapped[int] = mapped_column(sa.ForeignKey("work_items.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    from_state: Mapped[str | None] = mapped_column(sa.String(20))
+    to_state: Mapped[str] = mapped_column(sa.String(20))
+    attempt: Mapped[int] = mapped_column(default=0)
+    worker: Mapped[str | None] = mapped_column(sa.String(200))
+    detail: Mapped[str | None] = mapped_column(sa.Text)
+
+
+class Submission(Base):
+    """The exactly-once record of an appeal: intent before the click, confirmation after it."""
+
+    __tablename__ = "submissions"
+    __table_args__ = (sa.UniqueConstraint("item_id", "attempt"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    item_id: Mapped[int] = mapped_column(sa.ForeignKey("work_items.id", ondelete="CASCADE"), index=True)
+    attempt: Mapped[int]
+    lease_token: Mapped[int]
+    reference: Mapped[str] = mapped_column(sa.String(200))
+    state: Mapped[str] = mapped_column(sa.String(20), default="submitting")
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    confirmed_at: Mapped[datetime | None]
+    confirmation_id: Mapped[str | None] = mapped_column(sa.String(200))
+    via: Mapped[str | None] = mapped_column(sa.String(20))  # "click" or "history"
+    evidence_png: Mapped[str | None] = mapped_column(sa.String(500))
+    evidence_png_sha256: Mapped[str | None] = mapped_column(sa.String(64))
+    evidence_html: Mapped[str | None] = mapped_column(sa.String(500))
+    evidence_html_sha256: Mapped[str | None] = mapped_column(sa.String(64))
+
+
+class Run(Base):
+    """The light record of one portal run (steps and timings); the bundle path when one was kept."""
+
+    __tablename__ = "runs"
+
+    id: Mapped[str] = mapped_column(sa.String(40), primary_key=True)
+    item_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("work_items.id", ondelete="SET NULL"), index=True
+    )
+    payer: Mapped[str] = mapped_column(sa.String(40))
+    account: Mapped[str] = mapped_column(sa.String(200))
+    action: Mapped[str] = mapped_column(sa.String(40))
+    attempt: Mapped[int] = mapped_column(default=0)
+    started_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    ended_at: Mapped[datetime | None]
+    outcome: Mapped[str] = mapped_column(sa.String(20), default="running")
+    error_kind: Mapped[str | None] = mapped_column(sa.String(60))
+    error: Mapped[str | None] = mapped_column(sa.Text)
+    steps: Mapped[dict[str, Any] | None]
+    bundle_path: Mapped[str | None] = mapped_column(sa.String(500))
+
+
+class AuditEvent(Base):
+    """Append-only and hash-chained: each row's hash covers its fields and the previous hash."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime]
+    actor: Mapped[str] = mapped_column(sa.String(200))
+    host: Mapped[str] = mapped_column(sa.String(200))
+    payer: Mapped[str | None] = mapped_column(sa.String(40))
+    account: Mapped[str | None] = mapped_column(sa.String(200))
+    approver: Mapped[str | None] = mapped_column(sa.String(200))
+    action: Mapped[str] = mapped_column(sa.String(60))
+    item_id: Mapped[int | None]
+    outcome: Mapped[str] = mapped_column(sa.String(40))
+    correlation_id: Mapped[str | None] = mapped_column(sa.String(64))
+    submission_id: Mapped[str | None] = mapped_column(sa.String(200))
+    detail: Mapped[str | None] = mapped_column(sa.Text)
+    prev_hash: Mapped[str] = mapped_column(sa.String(64))
+    hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    # WAL lets readers run beside the one writer; busy_timeout makes a writer wait for the lock
+    # instead of failing at once with "database is locked".
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.close()
+
+
+def make_engine(url: str, **kwargs: Any) -> Engine:
+    """An engine with the per-dialect settings the queue relies on."""
+    if url.startswith("sqlite"):
+        # We issue BEGIN IMMEDIATE ourselves for leases; pysqlite's own transaction handling
+        # would defer the BEGIN and break that, so it is switched off (autocommit at driver level).
+        engine = sa.create_engine(
+            url, connect_args={"check_same_thread": False, "isolation_level": None}, **kwargs
+        )
+        event.listen(engine, "connect", _sqlite_pragmas)
+
+        @event.listens_for(engine, "begin")
+        def _begin(conn: sa.Connection) -> None:
+            conn.exec_driver_sql(conn.info.pop("begin_sql", "BEGIN"))
+
+        return engine
+    return sa.create_engine(url, pool_pre_ping=True, **kwargs)

@@ -1,0 +1,218 @@
+"""The domain: work items, their payloads, and what a portal run returns.
+
+Everything that crosses a boundary (intake, queue, portal, results) is one of these pydantic models,
+so a bad value is refused where it enters, with the field's name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
+
+
+class WorkKind(StrEnum):
+    CLAIM_STATUS = "claim_status"
+    PA_STATUS = "pa_status"
+    APPEAL_SUBMISSION = "appeal_submission"
+
+
+class ItemState(StrEnum):
+    QUEUED = "queued"
+    LEASED = "leased"
+    RUNNING = "running"
+    RETRY_WAIT = "retry_wait"
+    DONE = "done"
+    FAILED = "failed"
+    NEEDS_HUMAN = "needs_human"
+    REJECTED = "rejected"  # a row written upstream that failed validation when read
+    CANCELLED = "cancelled"
+
+
+FINAL_STATES = frozenset(
+    {ItemState.DONE, ItemState.FAILED, ItemState.NEEDS_HUMAN, ItemState.REJECTED, ItemState.CANCELLED}
+)
+ACTIVE_STATES = frozenset({ItemState.LEASED, ItemState.RUNNING})
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+Identifier = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True, min_length=3, max_length=40, pattern=r"^[A-Za-z0-9][A-Za-z0-9-]*$"
+    ),
+]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+
+
+# --- payloads ------------------------------------------------------------------------------
+
+
+class ClaimStatusRequest(Strict):
+    """Look up one claim. Pharmacy portals key claims by Rx number and fill date."""
+
+    claim_number: Identifier
+    fill_date: date | None = None
+
+
+class PaStatusRequest(Strict):
+    """Look up one prior authorization."""
+
+    pa_number: Identifier
+
+
+class DocumentRef(Strict):
+    """A file the bot uploads: a path (absolute, or under PAYERBOT_DOCUMENTS_DIR) and its SHA-256.
+
+    The bot refuses to upload a file whose content no longer matches the digest that was approved.
+    """
+
+    path: Name
+    sha256: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")] | None = None
+    media_type: str = "application/pdf"
+
+
+class AppealReason(StrEnum):
+    MEDICAL_NECESSITY = "medical_necessity"
+    CODING_ERROR = "coding_error"
+    TIMELY_FILING = "timely_filing"
+    COORDINATION_OF_BENEFITS = "coordination_of_benefits"
+    DUPLICATE_DENIAL = "duplicate_denial"
+    OTHER = "other"
+
+
+class AppealRequest(Strict):
+    """An appeal a person has reviewed and approved; the bot only types it in."""
+
+    claim_number: Identifier
+    fill_date: date | None = None
+    reason: AppealReason
+    explanation: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)]
+    letter: DocumentRef
+    attachments: list[DocumentRef] = Field(default_factory=list, max_length=10)
+    approved_by: Name
+    approved_at: AwareDatetime
+
+
+PAYLOAD_MODELS: dict[WorkKind, type[Strict]] = {
+    WorkKind.CLAIM_STATUS: ClaimStatusRequest,
+    WorkKind.PA_STATUS: PaStatusRequest,
+    WorkKind.APPEAL_SUBMISSION: AppealRequest,
+}
+
+Payload = ClaimStatusRequest | PaStatusRequest | AppealRequest
+
+
+def parse_payload(kind: WorkKind, data: Any) -> Payload:
+    return PAYLOAD_MODELS[kind].model_validate(data)  # type: ignore[return-value]
+
+
+def canonical_json(data: Any) -> str:
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def payload_digest(kind: WorkKind, payer: str, account: str, payload: dict[str, Any]) -> str:
+    return hashlib.sha256(canonical_json([kind, payer, account, payload]).encode()).hexdigest()
+
+
+class NewItem(Strict):
+    """One row of intake (a line of `payerbot enqueue FILE.jsonl`)."""
+
+    kind: WorkKind
+    payer: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{1,39}$")]
+    account: Name
+    payload: dict[str, Any]
+    idempotency_key: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
+    priority: int = Field(default=0, ge=-100, le=100)
+
+    @model_validator(mode="after")
+    def _payload_matches_kind(self) -> NewItem:
+        parse_payload(self.kind, self.payload)
+        return self
+
+    @property
+    def request(self) -> Payload:
+        return parse_payload(self.kind, self.payload)
+
+    @property
+    def digest(self) -> str:
+        normalized = self.request.model_dump(mode="json")
+        return payload_digest(self.kind, self.payer, self.account, normalized)
+
+    @property
+    def key(self) -> str:
+        return self.idempotency_key or f"auto:{self.digest[:32]}"
+
+
+# --- what page objects read ------------------------------------------------------------------
+
+
+class CodeSystem(StrEnum):
+    X12_CATEGORY = "x12_277_category"
+    X12_STATUS = "x12_277_status"
+    CARC = "carc"
+    RARC = "rarc"
+    NCPDP_REJECT = "ncpdp_reject"
+    PAYER = "payer"
+
+
+class PayerCode(Strict):
+    system: CodeSystem
+    code: Annotated[str, StringConstraints(min_length=1, max_length=20)]
+    description: str | None = None
+
+
+class Reading(Strict):
+    """What a page object saw; `sensitive` lists patient values on the page, for scrubbing only."""
+
+    status_text: Name
+    codes: tuple[PayerCode, ...] = ()
+    detail: str | None = None
+    sensitive: tuple[str, ...] = Field(default=(), exclude=True, repr=False)
+
+
+class ClaimReading(Reading):
+    claim_number: str
+    paid_amount: str | None = None
+
+
+class PaReading(Reading):
+    pa_number: str
+    valid_from: date | None = None
+    valid_to: date | None = None
+
+
+class SubmissionResult(Strict):
+    """The portal accepted an appeal and gave its confirmation number."""
+
+    confirmation_id: Name
+    reference: Name
+    submitted_at: datetime | None = None
+
+
+class SubmissionLookup(Strict):
+    """What the portal's history says about a reference we may have submitted."""
+
+    reference: Name
+    found: bool
+    confirmation_id: str | None = None
+
+    @field_validator("confirmation_id")
+    @classmethod
+    def _found_has_id(cls, value: str | None) -> str | None:
+        return value or None

@@ -1,0 +1,100 @@
+"""Configuration from ``PAYERBOT_*`` environment variables (and a ``.env`` file)."""
+
+from __future__ import annotations
+
+import os
+import socket
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from bot.errors import ConfigError
+
+
+def default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "payerbot"
+
+
+class Settings(BaseSettings):
+    """Every setting payerbot reads; each maps to ``PAYERBOT_<NAME>``."""
+
+    model_config = SettingsConfigDict(env_prefix="PAYERBOT_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Field(default_factory=default_data_dir)
+    database_url: str | None = None
+    artifacts_dir: Path | None = None
+    documents_dir: Path | None = None
+
+    vault_key: SecretStr | None = None
+    vault_key_file: Path | None = None
+
+    browser: Path | None = None
+    browser_ws_endpoint: str | None = None
+    headless: bool = True
+
+    service_identity: str = Field(default_factory=lambda: f"payerbot@{socket.gethostname()}")
+    worker_id: str | None = None
+
+    lease_seconds: float = Field(default=120.0, gt=5)
+    batch_size: int = Field(default=10, ge=1, le=500)
+    max_attempts_status: int = Field(default=5, ge=1)
+    max_attempts_appeal: int = Field(default=3, ge=1)
+    retry_base_seconds: float = Field(default=30.0, gt=0)
+    retry_max_seconds: float = Field(default=3600.0, gt=0)
+    action_timeout_ms: int = Field(default=15_000, ge=500)
+    navigation_timeout_ms: int = Field(default=30_000, ge=500)
+
+    sweep_interval_minutes: float = Field(default=240.0, gt=0)
+    worker_interval_seconds: float = Field(default=30.0, gt=0)
+    reaper_interval_seconds: float = Field(default=60.0, gt=0)
+
+    record: Literal["failures", "always", "never"] = "failures"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["json", "console"] = "json"
+
+    llm_model: str | None = None
+    llm_min_confidence: float = Field(default=0.8, ge=0, le=1)
+    codelists_dir: Path | None = None
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_driver(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("sqlite", "postgresql")):
+            raise ValueError("must start with sqlite:// or postgresql:// (or postgresql+psycopg://)")
+        return value
+
+    @cached_property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            url = self.database_url
+            if url.startswith("postgresql://"):
+                url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+            return url
+        return f"sqlite:///{self.data_dir / 'payerbot.db'}"
+
+    @cached_property
+    def resolved_artifacts_dir(self) -> Path:
+        return self.artifacts_dir or self.data_dir / "artifacts"
+
+    @cached_property
+    def resolved_worker_id(self) -> str:
+        return self.worker_id or f"{socket.gethostname()}:{os.getpid()}"
+
+    def max_attempts(self, kind: str) -> int:
+        return self.max_attempts_appeal if kind == "appeal_submission" else self.max_attempts_status
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings, turning a bad value into a ConfigError that names the variable."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            name = "PAYERBOT_" + "_".join(str(p) for p in err["loc"]).upper()
+            problems.append(f"{name}: {err['msg']}")
+        raise ConfigError("bad configuration: " + "; ".join(problems)) from None

@@ -1,0 +1,48 @@
+"""The payer registry: every module in this package that defines a ``Portal`` subclass.
+
+A payer is one module here. The registry walks the package once and maps ``payer_id`` to the class;
+a duplicate id fails loudly, and an unknown payer id names the ones that exist.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import pkgutil
+from functools import cache
+
+from bot.errors import ConfigError, UnsupportedAction
+from bot.portal import Portal
+
+
+@cache
+def registry() -> dict[str, type[Portal]]:
+    found: dict[str, type[Portal]] = {}
+    for info in pkgutil.iter_modules(__path__):
+        if info.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"{__name__}.{info.name}")
+        for _, cls in inspect.getmembers(module, inspect.isclass):
+            if not issubclass(cls, Portal) or cls is Portal or cls.__module__ != module.__name__:
+                continue
+            if inspect.isabstract(cls) or not getattr(cls, "payer_id", None):
+                continue
+            if cls.payer_id in found and found[cls.payer_id] is not cls:
+                raise ConfigError(
+                    f"payer id '{cls.payer_id}' is defined twice: "
+                    f"{found[cls.payer_id].__module__} and {cls.__module__}"
+                )
+            found[cls.payer_id] = cls
+    return found
+
+
+def get_portal(payer_id: str) -> type[Portal]:
+    try:
+        return registry()[payer_id]
+    except KeyError:
+        known = ", ".join(sorted(registry())) or "none"
+        raise UnsupportedAction(f"unknown payer '{payer_id}' (known payers: {known})") from None
+
+
+def payer_ids() -> list[str]:
+    return sorted(registry())
