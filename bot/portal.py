@@ -118,6 +118,9 @@ class Portal:
         self.page = page
         self.base_url = base_url.rstrip("/")
         self.steps = steps
+        # the step recorder asks the portal what a failed step's page means
+        steps.check_page = self.check_page
+        steps.busy = self.is_busy
 
     def url(self, path: str) -> str:
         return f"{self.base_url}/{path.lstrip('/')}"

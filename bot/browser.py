@@ -1,0 +1,94 @@
+"""Finding and starting Chromium.
+
+Order: ``PAYERBOT_BROWSER`` (an executable), Playwright's own downloaded browser, then Debian's
+``/usr/bin/chromium``. A team with remote browsers sets ``PAYERBOT_BROWSER_WS_ENDPOINT`` instead.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+from playwright.sync_api import Browser, Playwright
+
+from bot.errors import BrowserNotFound
+
+SYSTEM_CHROMIUM = (Path("/usr/bin/chromium"), Path("/usr/bin/chromium-browser"))
+
+# The closed network of a server makes Chromium's background services noisy; root needs no sandbox.
+QUIET_ARGS = (
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-quic",
+    "--no-first-run",
+)
+
+INSTALL_HINT = (
+    "no Chromium found. Install one of: Debian/Ubuntu `sudo apt-get install chromium`; "
+    "or, with internet access, `playwright install chromium`; "
+    "or set PAYERBOT_BROWSER=/path/to/chromium"
+)
+
+
+def playwright_chromium(playwright: Playwright | None = None) -> Path | None:
+    """Playwright's own Chromium, when `playwright install` has downloaded it."""
+    if playwright is not None:
+        path = Path(playwright.chromium.executable_path)
+    else:  # the same cache Playwright uses, without starting its driver
+        cache = Path(os.environ.get("PLAYWRIGHT_BROWSERS_PATH") or Path.home() / ".cache/ms-playwright")
+        found = sorted(cache.glob("chromium-*/chrome-linux*/chrome"))
+        if not found:
+            return None
+        path = found[-1]
+    return path if path.is_file() and os.access(path, os.X_OK) else None
+
+
+def find_chromium(configured: Path | None = None, playwright: Playwright | None = None) -> Path | None:
+    """The executable to launch; None means Playwright's own (found installed)."""
+    env = configured or (Path(os.environ["PAYERBOT_BROWSER"]) if os.environ.get("PAYERBOT_BROWSER") else None)
+    if env is not None:
+        if env.is_file() and os.access(env, os.X_OK):
+            return env
+        raise BrowserNotFound(f"PAYERBOT_BROWSER={env} is not an executable file; {INSTALL_HINT}")
+    if playwright_chromium(playwright) is not None:
+        return None
+    for candidate in SYSTEM_CHROMIUM:
+        if candidate.is_file():
+            return candidate
+    which = shutil.which("chromium")
+    if which:
+        return Path(which)
+    raise BrowserNotFound(INSTALL_HINT)
+
+
+def launch_args(
+    configured: Path | None = None, *, headless: bool = True, playwright: Playwright | None = None
+) -> dict[str, Any]:
+    """Keyword arguments for ``playwright.chromium.launch`` (also used by the test fixtures)."""
+    args = list(QUIET_ARGS)
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        args.append("--no-sandbox")
+    kwargs: dict[str, Any] = {"headless": headless, "args": args}
+    executable = find_chromium(configured, playwright)
+    if executable is not None:
+        kwargs["executable_path"] = str(executable)
+    return kwargs
+
+
+def launch(
+    playwright: Playwright,
+    *,
+    configured: Path | None = None,
+    ws_endpoint: str | None = None,
+    headless: bool = True,
+    slow_mo: float | None = None,
+) -> Browser:
+    if ws_endpoint:
+        return playwright.chromium.connect(ws_endpoint)
+    kwargs = launch_args(configured, headless=headless, playwright=playwright)
+    if slow_mo:
+        kwargs["slow_mo"] = slow_mo
+    return playwright.chromium.launch(**kwargs)
