@@ -65,6 +65,9 @@ class Account(Base):
     enabled: Mapped[bool] = mapped_column(default=True)
     disabled_reason: Mapped[str | None] = mapped_column(sa.String(500))
     disabled_at: Mapped[datetime | None]
+    # the last TOTP time step used to log in, claimed atomically so that no two processes ever
+    # send the same one-time code (``UPDATE ... WHERE totp_last_step < :step``)
+    totp_last_step: Mapped[int] = mapped_column(sa.BigInteger, default=0, server_default="0")
     # the account lease: one worker (one browser session) per account at a time
     lease_owner: Mapped[str | None] = mapped_column(sa.String(200))
     lease_token: Mapped[int] = mapped_column(default=0)
@@ -187,7 +190,7 @@ class AuditEvent(Base):
 
     __tablename__ = "audit_events"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)  # gapless, set by the writer
     at: Mapped[datetime]
     actor: Mapped[str] = mapped_column(sa.String(200))
     host: Mapped[str] = mapped_column(sa.String(200))
@@ -200,8 +203,18 @@ class AuditEvent(Base):
     correlation_id: Mapped[str | None] = mapped_column(sa.String(64))
     submission_id: Mapped[str | None] = mapped_column(sa.String(200))
     detail: Mapped[str | None] = mapped_column(sa.Text)
-    prev_hash: Mapped[str] = mapped_column(sa.String(64))
+    prev_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)  # the chain cannot fork
     hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+
+
+class AuditHead(Base):
+    """One row: the newest audit event's id and hash, so a deleted tail is detected."""
+
+    __tablename__ = "audit_head"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    last_id: Mapped[int]
+    last_hash: Mapped[str] = mapped_column(sa.String(64))
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-29 14:58:38.947826
+Create Date: 2026-11-29 15:02:24.272899
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ def upgrade() -> None:
     sa.Column('enabled', sa.Boolean(), nullable=False),
     sa.Column('disabled_reason', sa.String(length=500), nullable=True),
     sa.Column('disabled_at', bot.db.UTCDateTime(), nullable=True),
+    sa.Column('totp_last_step', sa.BigInteger(), server_default='0', nullable=False),
     sa.Column('lease_owner', sa.String(length=200), nullable=True),
     sa.Column('lease_token', sa.Integer(), nullable=False),
     sa.Column('lease_expires_at', bot.db.UTCDateTime(), nullable=True),
@@ -38,7 +39,7 @@ def upgrade() -> None:
     sa.UniqueConstraint('payer', 'account', name=op.f('uq_accounts_payer_account'))
     )
     op.create_table('audit_events',
-    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('id', sa.Integer(), autoincrement=False, nullable=False),
     sa.Column('at', bot.db.UTCDateTime(), nullable=False),
     sa.Column('actor', sa.String(length=200), nullable=False),
     sa.Column('host', sa.String(length=200), nullable=False),
@@ -54,7 +55,14 @@ def upgrade() -> None:
     sa.Column('prev_hash', sa.String(length=64), nullable=False),
     sa.Column('hash', sa.String(length=64), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_audit_events')),
-    sa.UniqueConstraint('hash', name=op.f('uq_audit_events_hash'))
+    sa.UniqueConstraint('hash', name=op.f('uq_audit_events_hash')),
+    sa.UniqueConstraint('prev_hash', name=op.f('uq_audit_events_prev_hash'))
+    )
+    op.create_table('audit_head',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('last_id', sa.Integer(), nullable=False),
+    sa.Column('last_hash', sa.String(length=64), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_audit_head'))
     )
     op.create_table('vault_records',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -180,6 +188,7 @@ def downgrade() -> None:
 
     op.drop_table('work_items')
     op.drop_table('vault_records')
+    op.drop_table('audit_head')
     op.drop_table('audit_events')
     op.drop_table('accounts')
     # ### end Alembic commands ###

@@ -1,0 +1,149 @@
+"""Structured JSON logs through an allowlist.
+
+Only keys known to be safe reach the output; values of keys known to carry patient data are
+redacted; any other key is dropped (its name is kept under ``dropped`` so a developer sees what to
+allow). Every string is also scrubbed of the secrets the vault handed out in this process, and
+tracebacks are rendered without local variables.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import MutableMapping
+from typing import Any, TextIO
+
+import structlog
+from structlog.tracebacks import ExceptionDictTransformer
+
+from bot.redact import MASK, PHI_KEYS, PROCESS_SECRETS
+
+SAFE_KEYS = frozenset(
+    {
+        "event",
+        "level",
+        "timestamp",
+        "logger",
+        "exception",
+        "worker",
+        "payer",
+        "account",
+        "item_id",
+        "item_ids",
+        "kind",
+        "state",
+        "from_state",
+        "to_state",
+        "attempt",
+        "token",
+        "run_id",
+        "correlation_id",
+        "submission_id",
+        "confirmation_id",
+        "reference",
+        "canonical_status",
+        "source",
+        "confidence",
+        "outcome",
+        "disposition",
+        "error_kind",
+        "error",
+        "locator",
+        "step",
+        "url_path",
+        "duration_ms",
+        "count",
+        "counts",
+        "batch_size",
+        "leased",
+        "reaped",
+        "due",
+        "retry_at",
+        "bundle",
+        "evidence_sha256",
+        "job",
+        "interval_s",
+        "url",
+        "port",
+        "version",
+        "host",
+        "action",
+        "reason",
+        "key_id",
+        "records",
+        "path",
+    }
+)
+REDACTED_KEYS = PHI_KEYS | {"password", "secret", "totp_secret", "answer", "cookie", "cookies", "token_value"}
+
+
+def _scrub(value: Any) -> Any:
+    if isinstance(value, str):
+        return PROCESS_SECRETS.scrub(value)
+    if isinstance(value, list | tuple):
+        return [_scrub(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _scrub(v) for k, v in allowlist_dict(value).items()}
+    return value
+
+
+def allowlist_dict(event: MutableMapping[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    dropped: list[str] = []
+    for key, value in event.items():
+        lowered = str(key).lower()
+        if lowered in REDACTED_KEYS:
+            out[key] = MASK
+        elif lowered in SAFE_KEYS:
+            out[key] = value
+        else:
+            dropped.append(str(key))
+    if dropped:
+        out["dropped"] = sorted(dropped)
+    return out
+
+
+def _scrub_strings(value: Any) -> Any:
+    """Scrub every string of a structure we render whole (a traceback) without dropping keys."""
+    if isinstance(value, str):
+        return PROCESS_SECRETS.scrub(value)
+    if isinstance(value, list | tuple):
+        return [_scrub_strings(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _scrub_strings(v) for k, v in value.items()}
+    return value
+
+
+def allowlist(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """structlog processor: keep safe keys, redact PHI keys, drop the rest, scrub every string."""
+    return {
+        key: _scrub_strings(value) if key == "exception" else _scrub(value)
+        for key, value in allowlist_dict(event).items()
+    }
+
+
+def configure_logging(level: str = "info", fmt: str = "json", stream: TextIO | None = None) -> None:
+    renderer: Any = (
+        structlog.processors.JSONRenderer(sort_keys=True)
+        if fmt == "json"
+        else structlog.dev.ConsoleRenderer(colors=False)
+    )
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.ExceptionRenderer(
+                ExceptionDictTransformer(show_locals=False, max_frames=20)
+            ),
+            allowlist,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelNamesMapping()[level.upper()]),
+        logger_factory=structlog.PrintLoggerFactory(stream or sys.stderr),
+        cache_logger_on_first_use=False,
+    )
+
+
+def get_logger(**bound: Any) -> structlog.typing.FilteringBoundLogger:
+    return structlog.get_logger("payerbot").bind(**bound)  # type: ignore[no-any-return]
