@@ -70,8 +70,9 @@ class Account(Base):
     totp_last_step: Mapped[int] = mapped_column(sa.BigInteger, default=0, server_default="0")
     # the account lease: one worker (one browser session) per account at a time
     lease_owner: Mapped[str | None] = mapped_column(sa.String(200))
-    lease_token: Mapped[int] = mapped_column(default=0)
+    lease_token: Mapped[int] = mapped_column(default=0)  # the fencing token: +1 on every lease
     lease_expires_at: Mapped[datetime | None]
+    lease_taken_at: Mapped[datetime | None]  # kept after release: accounts take turns by it
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -95,8 +96,12 @@ class WorkItem(Base):
 
     __tablename__ = "work_items"
     __table_args__ = (
-        sa.Index("ix_work_items_due", "state", "payer", "account", "not_before", "priority", "id"),
-        sa.Index("ix_work_items_lease", "state", "lease_expires_at"),
+        # The lease reads due items of one account level by level of priority (highest first,
+        # a backward walk), then in (not_before, id) order: K rows per lease, however long the
+        # queue. A DESC column would save a step, but Alembic cannot autogenerate such an index.
+        sa.Index("ix_work_items_due", "state", "payer", "account", "priority", "not_before", "id"),
+        sa.Index("ix_work_items_wait", "state", "not_before"),  # retry_wait items falling due
+        sa.Index("ix_work_items_lease", "state", "lease_expires_at"),  # the reaper
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -145,14 +150,24 @@ class Submission(Base):
     """The exactly-once record of an appeal: intent before the click, confirmation after it."""
 
     __tablename__ = "submissions"
-    __table_args__ = (sa.UniqueConstraint("item_id", "attempt"),)
+    # At most one unresolved submit per item, enforced by the database itself: a second
+    # "submitting" row for an item fails to insert however the code around it goes wrong.
+    __table_args__ = (
+        sa.Index(
+            "ix_submissions_one_open",
+            "item_id",
+            unique=True,
+            sqlite_where=sa.text("state = 'submitting'"),
+            postgresql_where=sa.text("state = 'submitting'"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     item_id: Mapped[int] = mapped_column(sa.ForeignKey("work_items.id", ondelete="CASCADE"), index=True)
     attempt: Mapped[int]
     lease_token: Mapped[int]
     reference: Mapped[str] = mapped_column(sa.String(200))
-    state: Mapped[str] = mapped_column(sa.String(20), default="submitting")
+    state: Mapped[str] = mapped_column(sa.String(20), default="submitting")  # confirmed, not_found
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     confirmed_at: Mapped[datetime | None]
     confirmation_id: Mapped[str | None] = mapped_column(sa.String(200))
