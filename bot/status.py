@@ -159,10 +159,12 @@ def pa_status_from_rule(
     )
 
 
-def lookup(table: dict[str, ClaimRule] | dict[str, PaRule], wording: str) -> ClaimRule | PaRule | None:
-    """Find a rule by normalized wording; tables are written in any case and spacing."""
-    wanted = normalize_wording(wording)
+def normalized(table: dict[str, ClaimRule] | dict[str, PaRule]) -> dict[str, ClaimRule | PaRule]:
+    """A wording table keyed by normalized wording; tables are written in any case and spacing."""
+    out: dict[str, ClaimRule | PaRule] = {}
     for key, rule in table.items():
-        if normalize_wording(key) == wanted:
-            return rule
-    return None
+        norm = normalize_wording(key)
+        if norm in out and out[norm] != rule:
+            raise ValueError(f"wording table maps '{key}' twice, to different rules")
+        out[norm] = rule
+    return out

@@ -1,0 +1,53 @@
+"""Evidence of a submission: the confirmation page as PNG and HTML, with their SHA-256.
+
+The screenshot masks patient data and the HTML is scrubbed of it, so evidence proves what the
+payer confirmed (appeal number, claim, date) without becoming a second copy of the chart.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from playwright.sync_api import Locator, Page
+
+from bot.redact import Redactor
+from scenarios.recorder import private_dir
+
+
+@dataclass(frozen=True)
+class EvidenceFiles:
+    png_path: str
+    png_sha256: str
+    html_path: str
+    html_sha256: str
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 16), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def capture_evidence(
+    page: Page,
+    *,
+    folder: Path,
+    stem: str,
+    redactor: Redactor,
+    mask: list[Locator],
+) -> EvidenceFiles:
+    """Write ``<stem>.png`` and ``<stem>.html`` of the page as it is now, 0600 in a 0700 folder."""
+    private_dir(folder)
+    png = folder / f"{stem}.png"
+    html = folder / f"{stem}.html"
+    page.screenshot(path=str(png), full_page=True, mask=mask)
+    for locator in mask:
+        redactor.add(*locator.all_inner_texts())
+    html.write_text(redactor.scrub(page.content()), encoding="utf-8")
+    for path in (png, html):
+        path.chmod(0o600)
+    return EvidenceFiles(str(png), sha256_file(png), str(html), sha256_file(html))

@@ -1,0 +1,256 @@
+"""Recording one portal run, and the bundle it leaves when it fails (or when asked).
+
+Each run works in a private temporary folder: a screenshot after each step that changes the page
+(patient data masked), the Playwright trace (started after login: the login runs in a context of
+its own) and the HAR of the run's own browser context. A run that ends as expected throws the
+folder away and keeps only its light record (steps and timings, in the ``runs`` table). A failed
+run's folder is scrubbed (credentials, cookies, patient data) and moved to
+``<artifacts>/runs/<run id>`` with 0700 permissions, with ``bundle.json`` describing it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from playwright.sync_api import BrowserContext, Locator, Page
+from playwright.sync_api import Error as PlaywrightError
+from pydantic import BaseModel, Field
+
+from bot.errors import PayerbotError, PortalChanged
+from bot.redact import PROCESS_SECRETS, Redactor
+from bot.steps import Outcome, Step, StepKind
+from scenarios.fingerprint import page_fingerprint
+from scenarios.scrub import scrub_har, scrub_trace
+
+PAGE_CHANGING = frozenset({StepKind.NAVIGATE, StepKind.CLICK})
+BUNDLE_FILE = "bundle.json"
+
+
+class RecordMode(StrEnum):
+    FAILURES = "failures"
+    ALWAYS = "always"
+    NEVER = "never"
+
+
+def new_run_id(item_id: int | None) -> str:
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+    return f"{stamp}-{item_id or 0}-{uuid.uuid4().hex[:6]}"
+
+
+class RunInfo(BaseModel):
+    """Which run this was. The item's input is kept by reference (id and digest), never in clear."""
+
+    run_id: str
+    item_id: int | None
+    kind: str
+    payer: str
+    account: str
+    action: str
+    attempt: int = 0
+    payload_digest: str | None = None
+    portal_url: str | None = None
+    dry_run: bool = False
+
+
+class Bundle(BaseModel):
+    info: RunInfo
+    started_at: datetime
+    ended_at: datetime | None = None
+    outcome: str = "running"
+    error_kind: str | None = None
+    error: str | None = None
+    disposition: str | None = None
+    locator: str | None = None
+    url_path: str | None = None
+    fingerprint: list[str] = Field(default_factory=list)
+    steps: list[Step] = Field(default_factory=list)
+    files: dict[str, str] = Field(default_factory=dict)
+
+    @classmethod
+    def load(cls, folder: Path) -> Bundle:
+        return cls.model_validate_json((folder / BUNDLE_FILE).read_text(encoding="utf-8"))
+
+
+def private_dir(path: Path) -> Path:
+    """A folder only this user can enter: bundles and evidence may show portal pages."""
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path.chmod(0o700)
+    return path
+
+
+class RunRecorder:
+    """Collects one run's steps and artifacts; keeps a scrubbed bundle when the run failed."""
+
+    def __init__(
+        self,
+        info: RunInfo,
+        *,
+        artifacts_dir: Path,
+        mode: RecordMode = RecordMode.FAILURES,
+        redactor: Redactor | None = None,
+    ) -> None:
+        self.info = info
+        self.mode = mode
+        self.artifacts_dir = artifacts_dir
+        self.redactor = redactor or Redactor(parent=PROCESS_SECRETS)
+        self.bundle = Bundle(info=info, started_at=datetime.now(UTC))
+        self.work = Path(tempfile.mkdtemp(prefix="payerbot-run-"))  # mkdtemp makes it 0700
+        self.sensitive: Callable[[], list[Locator]] = list
+        self._tracing = False
+        self.fingerprints: dict[str, list[str]] = {}
+
+    @property
+    def recording(self) -> bool:
+        return self.mode != RecordMode.NEVER
+
+    def context_options(self) -> dict[str, Any]:
+        """Options for the run's ``browser.new_context``: the HAR this run may keep."""
+        if not self.recording:
+            return {}
+        return {"record_har_path": str(self.work / "network.har"), "record_har_content": "embed"}
+
+    def attach(self, context: BrowserContext, sensitive: Callable[[], list[Locator]]) -> None:
+        self.sensitive = sensitive
+        if self.recording:
+            # no screencast: its frames would show patient data unmasked; DOM snapshots are scrubbed
+            context.tracing.start(screenshots=False, snapshots=True, sources=False)
+            self._tracing = True
+
+    # -- per step ------------------------------------------------------------------------------
+
+    def learn_sensitive(self, page: Page) -> None:
+        """Remember the patient values this page shows, so every artifact can be scrubbed of them."""
+        try:
+            for locator in self.sensitive():
+                self.redactor.add(*locator.all_inner_texts())
+        except PlaywrightError:
+            pass
+
+    def on_step(self, step: Step, page: Page) -> None:
+        if step.kind not in PAGE_CHANGING and step.outcome == Outcome.OK:
+            return
+        self.learn_sensitive(page)
+        if not self.recording:
+            return
+        name = f"steps/{step.index:03d}-{step.kind}.jpg"
+        (self.work / "steps").mkdir(exist_ok=True)
+        try:
+            page.screenshot(
+                path=str(self.work / name), type="jpeg", quality=60, mask=self.sensitive(), timeout=5_000
+            )
+            step.screenshot = name
+        except PlaywrightError:
+            pass
+
+    # -- end of run ----------------------------------------------------------------------------
+
+    def finish(
+        self, context: BrowserContext, page: Page | None, error: BaseException | None, steps: list[Step]
+    ) -> Bundle:
+        """Stop recording, close the run's context, and keep or discard the bundle."""
+        bundle = self.bundle
+        bundle.steps = list(steps)
+        bundle.ended_at = datetime.now(UTC)
+        bundle.outcome = "ok" if error is None else "failed"
+        keep = self.mode == RecordMode.ALWAYS or (error is not None and self.recording)
+        if error is not None:
+            self._describe_error(error)
+        if page is not None and keep:
+            self._capture_page(page)
+        if self._tracing:
+            try:
+                if keep:
+                    context.tracing.stop(path=str(self.work / "trace.zip"))
+                else:
+                    context.tracing.stop()
+            except PlaywrightError:
+                pass
+        with contextlib.suppress(PlaywrightError):
+            context.close()
+        if keep:
+            self._keep()
+        else:
+            shutil.rmtree(self.work, ignore_errors=True)
+        return bundle
+
+    def _describe_error(self, error: BaseException) -> None:
+        bundle = self.bundle
+        bundle.error_kind = type(error).__name__
+        if isinstance(error, PayerbotError):
+            bundle.error = self.redactor.scrub(error.message)
+            bundle.disposition = str(error.disposition)
+        else:  # an unexpected error's message may hold anything; keep its type only
+            bundle.error = f"unexpected {type(error).__name__}"
+            bundle.disposition = "human"
+        if isinstance(error, PortalChanged):
+            bundle.locator = error.locator
+        failed = [s for s in bundle.steps if s.outcome == Outcome.FAILED]
+        if failed:
+            bundle.url_path = failed[-1].url_path
+            bundle.locator = bundle.locator or failed[-1].locator
+
+    def _capture_page(self, page: Page) -> None:
+        self.learn_sensitive(page)
+        try:
+            self.bundle.fingerprint = [self.redactor.scrub(x) for x in page_fingerprint(page)]
+            page.screenshot(
+                path=str(self.work / "final.png"), full_page=True, mask=self.sensitive(), timeout=5_000
+            )
+            self.bundle.files["screenshot"] = "final.png"
+            (self.work / "page.html").write_text(self.redactor.scrub(page.content()), encoding="utf-8")
+            self.bundle.files["dom"] = "page.html"
+            if self.bundle.url_path is None:
+                url = page.url
+                self.bundle.url_path = (
+                    "/" + url.split("/", 3)[3].split("?", 1)[0] if url.count("/") >= 3 else url
+                )
+        except PlaywrightError:
+            pass
+
+    def _keep(self) -> None:
+        if (self.work / "network.har").exists():
+            scrub_har(self.work / "network.har", self.redactor)
+            self.bundle.files["har"] = "network.har"
+        if (self.work / "trace.zip").exists():
+            scrub_trace(self.work / "trace.zip", self.redactor)
+            self.bundle.files["trace"] = "trace.zip"
+        shots = (
+            sorted(p.relative_to(self.work).as_posix() for p in (self.work / "steps").glob("*.jpg"))
+            if (self.work / "steps").is_dir()
+            else []
+        )
+        if shots:
+            self.bundle.files["step_screenshots"] = ",".join(shots)
+        for step in self.bundle.steps:
+            if step.error:
+                step.error = self.redactor.scrub(step.error)
+        (self.work / BUNDLE_FILE).write_text(self.bundle.model_dump_json(indent=2), encoding="utf-8")
+        target = private_dir(self.artifacts_dir / "runs") / self.info.run_id
+        shutil.move(str(self.work), target)
+        target.chmod(0o700)
+        for path in target.rglob("*"):
+            os.chmod(path, 0o700 if path.is_dir() else 0o600)
+        self.bundle.files["path"] = str(target)
+
+    @property
+    def bundle_path(self) -> Path | None:
+        path = self.bundle.files.get("path")
+        return Path(path) if path else None
+
+
+def light_record(bundle: Bundle) -> dict[str, Any]:
+    """What every run keeps in the database: its steps and timings, no values."""
+    fields = {"index", "kind", "locator", "outcome", "duration_ms", "url_path", "error"}
+    return {
+        "steps": [s.model_dump(mode="json", include=fields) for s in bundle.steps],
+        "fingerprint": bundle.fingerprint,
+    }
