@@ -1,0 +1,33 @@
+"""The vault: encrypted portal credentials, second factors, session state and the lockout flag.
+
+The runner calls ``Vault.login_secrets`` (a ``bot.portal.LoginSecrets``), ``load_session`` /
+``save_session`` / ``clear_session``, and ``disable`` when a portal rejects a login.
+"""
+
+from __future__ import annotations
+
+from vault.core import Vault
+from vault.fields import AccountInfo, answer_field, normalize_question
+from vault.keyring import Keyring, VaultKey, new_key
+from vault.oob import BindsUser, InboxSource
+from vault.rotation import RotationReport
+from vault.sealing import RecordRef
+from vault.totp import TotpCodes, TotpSpec, TotpStepBusy, parse_totp
+
+__all__ = [
+    "AccountInfo",
+    "BindsUser",
+    "InboxSource",
+    "Keyring",
+    "RecordRef",
+    "RotationReport",
+    "TotpCodes",
+    "TotpSpec",
+    "TotpStepBusy",
+    "Vault",
+    "VaultKey",
+    "answer_field",
+    "new_key",
+    "normalize_question",
+    "parse_totp",
+]
