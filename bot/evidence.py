@@ -7,21 +7,13 @@ payer confirmed (appeal number, claim, date) without becoming a second copy of t
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
 from pathlib import Path
 
 from playwright.sync_api import Locator, Page
 
+from bot.queue.types import Evidence
 from bot.redact import Redactor
 from scenarios.recorder import private_dir
-
-
-@dataclass(frozen=True)
-class EvidenceFiles:
-    png_path: str
-    png_sha256: str
-    html_path: str
-    html_sha256: str
 
 
 def sha256_file(path: Path) -> str:
@@ -39,7 +31,7 @@ def capture_evidence(
     stem: str,
     redactor: Redactor,
     mask: list[Locator],
-) -> EvidenceFiles:
+) -> Evidence:
     """Write ``<stem>.png`` and ``<stem>.html`` of the page as it is now, 0600 in a 0700 folder."""
     private_dir(folder)
     png = folder / f"{stem}.png"
@@ -50,4 +42,4 @@ def capture_evidence(
     html.write_text(redactor.scrub(page.content()), encoding="utf-8")
     for path in (png, html):
         path.chmod(0o600)
-    return EvidenceFiles(str(png), sha256_file(png), str(html), sha256_file(html))
+    return Evidence(str(png), sha256_file(png), str(html), sha256_file(html))

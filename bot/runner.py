@@ -1,0 +1,412 @@
+"""The one place where the queue, the vault, the browser and a payer's portal meet.
+
+For a leased batch (items of one payer account) the runner opens the account's session, then runs
+each item in a fresh browser context: the portal action, the canonical status or the confirmation,
+the evidence, the audit record, and the run's record (a scrubbed bundle when it failed). Errors are
+sorted by their family: transient ones wait and retry, terminal ones fail, the rest go to a person.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from playwright.sync_api import Browser, Page
+
+from bot import faults
+from bot.audit import AuditAction
+from bot.documents import appeal_files
+from bot.errors import (
+    AccountDisabled,
+    AmbiguousSubmission,
+    CaptchaShown,
+    LoginRejected,
+    NeedsHuman,
+    PayerbotError,
+    PortalError,
+    SessionExpired,
+    StaleLease,
+    Transient,
+)
+from bot.evidence import capture_evidence
+from bot.heartbeat import Heartbeat
+from bot.logging import get_logger
+from bot.models import AppealRequest, ClaimStatusRequest, ItemState, PaStatusRequest, WorkKind
+from bot.portal import ACTION_FOR_KIND, Action, Portal
+from bot.redact import PROCESS_SECRETS, Redactor
+from bot.services import Services
+from bot.session import AccountSession
+from bot.steps import StepRecorder
+from portals import get_portal
+from scenarios.recorder import RecordMode, RunInfo, RunRecorder, new_run_id
+
+log = get_logger()
+
+SUBMIT_WINDOW_SECONDS = 5.0
+"""The most time allowed between committing the submit intent and the click. A worker paused
+longer than this (a stopped process, a frozen VM) refuses to click when it wakes: by then its lease
+may be someone else's, and that worker will reconcile through the portal's history instead."""
+
+
+class DryRunStop(PayerbotError):
+    """Dry run: the submission stopped at the final review page, before the click."""
+
+
+class InternalError(NeedsHuman):
+    """payerbot hit an unexpected error; a person should look at the run's bundle."""
+
+
+@dataclass
+class ItemOutcome:
+    item_id: int
+    state: str
+    canonical_status: str | None = None
+    confirmation_id: str | None = None
+    error: str | None = None
+    run_id: str | None = None
+
+
+@dataclass
+class BatchReport:
+    payer: str
+    account: str
+    outcomes: list[ItemOutcome] = field(default_factory=list)
+    logins: int = 0
+
+
+class Runner:
+    def __init__(
+        self,
+        services: Services,
+        browser: Browser,
+        *,
+        record: RecordMode | None = None,
+        dry_run: bool = False,
+    ) -> None:
+        self.s = services
+        self.browser = browser
+        self.record = record or RecordMode(services.settings.record)
+        self.dry_run = dry_run
+
+    # -- a batch ---------------------------------------------------------------------------------
+
+    def run_batch(self, batch: Any, heartbeat: Heartbeat) -> BatchReport:
+        report = BatchReport(batch.payer, batch.account)
+        portal_cls = get_portal(batch.payer)
+        account = self.s.vault.account(batch.payer, batch.account)
+        if not account.enabled:
+            self._hand_all(
+                batch.items, AccountDisabled(f"account disabled: {account.disabled_reason}"), report
+            )
+            return report
+        session = AccountSession(
+            browser=self.browser,
+            portal_cls=portal_cls,
+            portal_url=account.portal_url or portal_cls.default_url,
+            payer=batch.payer,
+            account=batch.account,
+            vault=self.s.vault,
+            audit=self.s.audit,
+            settings=self.s.settings,
+        )
+        remaining = list(batch.items)
+        while remaining:
+            item = remaining.pop(0)
+            if heartbeat.lost:
+                break
+            try:
+                report.outcomes.append(self._run_item(session, portal_cls, item, heartbeat))
+            except StaleLease as exc:
+                log.warning("lease lost; stopping the batch", item_id=item.id, error=exc.message)
+                break
+            except (LoginRejected, CaptchaShown, AccountDisabled) as exc:
+                # the account cannot log in: every item waiting for it goes to a person, at once
+                self._hand_all(remaining, exc, report)
+                self.s.queue.hand_account_to_human(batch.payer, batch.account, exc.message)
+                remaining = []
+            except _LoginTrouble:
+                break  # the portal is unwell at login: leave the rest for a later lease
+        report.logins = session.logins
+        return report
+
+    def _hand_all(self, items: list[Any], error: PayerbotError, report: BatchReport) -> None:
+        for item in items:
+            self.s.queue.mark_running(item)
+            state = self.s.queue.fail(item, error)
+            self._audit_failure(item, error, state)
+            report.outcomes.append(ItemOutcome(item.id, str(state), error=error.message))
+
+    # -- an item ---------------------------------------------------------------------------------
+
+    def _run_item(
+        self, session: AccountSession, portal_cls: type[Portal], item: Any, hb: Heartbeat
+    ) -> ItemOutcome:
+        portal_cls.require(ACTION_FOR_KIND[item.kind])
+        if not self.dry_run:
+            self.s.queue.mark_running(item)
+        run_id = new_run_id(item.id)
+        try:
+            for attempt_in_run in (1, 2):
+                try:
+                    session.ensure()
+                except (LoginRejected, CaptchaShown):
+                    raise
+                except PortalError as exc:
+                    self._fail(item, exc, run_id)
+                    raise _LoginTrouble from exc
+                try:
+                    return self._attempt(session, portal_cls, item, hb, run_id)
+                except SessionExpired:
+                    if attempt_in_run == 2:
+                        raise
+                    log.info("session expired mid-batch; logging in again", item_id=item.id)
+                    session.renew()
+            raise AssertionError("unreachable")
+        except (StaleLease, LoginRejected, CaptchaShown, _LoginTrouble):
+            raise  # the batch decides: these concern the account or the lease, not this item
+        except DryRunStop as exc:
+            return ItemOutcome(item.id, "dry_run", error=exc.message, run_id=run_id)
+        except PayerbotError as exc:
+            return self._fail(item, exc, run_id)
+        except Exception as exc:  # a bug must not lose the item or stop the worker
+            log.exception("unexpected error in a portal run", item_id=item.id, error_kind=type(exc).__name__)
+            return self._fail(
+                item, InternalError(f"unexpected {type(exc).__name__}; see run {run_id}"), run_id
+            )
+
+    def _fail(self, item: Any, error: PayerbotError, run_id: str) -> ItemOutcome:
+        if self.dry_run:
+            return ItemOutcome(item.id, "dry_run", error=error.message, run_id=run_id)
+        if isinstance(error, Transient) and item.kind == WorkKind.APPEAL_SUBMISSION:
+            error = self._no_blind_retry(item, error)
+        state = self.s.queue.fail(item, error)
+        self._audit_failure(item, error, state)
+        log.warning(
+            "item did not complete",
+            item_id=item.id,
+            state=str(state),
+            error_kind=type(error).__name__,
+            error=error.message,
+            run_id=run_id,
+        )
+        return ItemOutcome(item.id, str(state), error=error.message, run_id=run_id)
+
+    def _no_blind_retry(self, item: Any, error: Transient) -> PayerbotError:
+        """An appeal out of attempts with a submit that may have gone through goes to a person."""
+        out_of_attempts = item.attempt >= self.s.settings.max_attempts(item.kind)
+        if out_of_attempts and self.s.queue.pending_submission(item.id) is not None:
+            return AmbiguousSubmission(f"an earlier submit may have reached the portal ({error.message})")
+        return error
+
+    def _audit_failure(self, item: Any, error: PayerbotError, state: Any) -> None:
+        action = AuditAction.HUMAN_HANDOFF if str(state) == ItemState.NEEDS_HUMAN else AuditAction.ITEM_FAILED
+        self.s.audit.record(
+            action,
+            str(state),
+            payer=item.payer,
+            account=item.account,
+            item_id=item.id,
+            approver=getattr(item.request, "approved_by", None),
+            detail={"error_kind": type(error).__name__, "reason": error.message},
+        )
+
+    def _attempt(
+        self, session: AccountSession, portal_cls: type[Portal], item: Any, hb: Heartbeat, run_id: str
+    ) -> ItemOutcome:
+        info = RunInfo(
+            run_id=run_id,
+            item_id=item.id,
+            kind=str(item.kind),
+            payer=item.payer,
+            account=item.account,
+            action=str(ACTION_FOR_KIND[item.kind]),
+            attempt=item.attempt,
+            portal_url=session.portal_url,
+            dry_run=self.dry_run,
+        )
+        mode = RecordMode.ALWAYS if self.dry_run else self.record
+        recorder = RunRecorder(
+            info,
+            artifacts_dir=self.s.settings.resolved_artifacts_dir,
+            mode=mode,
+            redactor=Redactor(parent=PROCESS_SECRETS),
+        )
+        context = session.new_context(**recorder.context_options())
+        page = context.new_page()
+        steps = StepRecorder(page, on_step=recorder.on_step)
+        portal = portal_cls(page, session.portal_url, steps)
+        recorder.attach(context, portal.sensitive_locators)
+        error: BaseException | None = None
+        try:
+            outcome = self._act(portal, item, hb, page, recorder, run_id)
+            session.keep(context)
+            return outcome
+        except BaseException as exc:
+            error = exc
+            raise
+        finally:
+            bundle = recorder.finish(context, page, error, steps.steps)
+            self.s.runs.save(bundle)
+
+    def _act(
+        self, portal: Portal, item: Any, hb: Heartbeat, page: Page, recorder: RunRecorder, run_id: str
+    ) -> ItemOutcome:
+        request = item.request
+        if isinstance(request, ClaimStatusRequest):
+            reading = portal.check_claim_status(request)
+            recorder.redactor.add(*reading.sensitive)
+            status: Any = self.s.mapper.claim(type(portal), reading)
+        elif isinstance(request, PaStatusRequest):
+            pa_reading = portal.check_pa_status(request)
+            recorder.redactor.add(*pa_reading.sensitive)
+            status = self.s.mapper.pa(type(portal), pa_reading)
+        elif isinstance(request, AppealRequest):
+            return self._appeal(portal, item, request, hb, page, recorder, run_id)
+        else:  # pragma: no cover - the payload models are a closed set
+            raise TypeError(type(request).__name__)
+        if self.dry_run:
+            raise DryRunStop(f"dry run: read {status.label}, nothing written")
+        hb.check()
+        self.s.queue.complete(item, canonical_status=status.label, result=status.model_dump(mode="json"))
+        self.s.audit.record(
+            AuditAction.STATUS_READ,
+            status.label,
+            payer=item.payer,
+            account=item.account,
+            item_id=item.id,
+            correlation_id=run_id,
+            detail={"source": str(status.source), "confidence": status.confidence},
+        )
+        return ItemOutcome(item.id, ItemState.DONE, canonical_status=status.label, run_id=run_id)
+
+    # -- appeals: exactly once -------------------------------------------------------------------
+
+    def _appeal(
+        self,
+        portal: Portal,
+        item: Any,
+        request: AppealRequest,
+        hb: Heartbeat,
+        page: Page,
+        recorder: RunRecorder,
+        run_id: str,
+    ) -> ItemOutcome:
+        pending = None if self.dry_run else self.s.queue.pending_submission(item.id)
+        if pending is not None:
+            found = self._reconcile(portal, item, request, pending, page, recorder, run_id)
+            if found is not None:
+                return found
+        files = appeal_files(request, self.s.settings.documents_dir)
+        submission: dict[str, int] = {}
+
+        def gate() -> None:
+            if self.dry_run:
+                raise DryRunStop("dry run: stopped at the final review page, before the submit click")
+            faults.point("before_intent")
+            hb.check()
+            self.s.audit.record(
+                AuditAction.SUBMISSION_INTENT,
+                "submitting",
+                payer=item.payer,
+                account=item.account,
+                approver=request.approved_by,
+                item_id=item.id,
+                correlation_id=run_id,
+                submission_id=item.reference,
+            )
+            submission["id"] = self.s.queue.begin_submission(item, item.reference)
+            committed = time.monotonic()
+            faults.point("after_intent")
+            if time.monotonic() - committed > SUBMIT_WINDOW_SECONDS:
+                raise StaleLease("paused between the submit intent and the click; not clicking")
+            hb.check()
+
+        result = portal.submit_appeal(request, files, item.reference, gate)
+        faults.point("after_click")
+        evidence = capture_evidence(
+            page,
+            folder=self.s.settings.resolved_artifacts_dir / "evidence" / str(item.id),
+            stem=f"attempt{item.attempt}-confirmation",
+            redactor=recorder.redactor,
+            mask=portal.sensitive_locators(),
+        )
+        self.s.queue.confirm_submission(
+            item,
+            submission_id=submission["id"],
+            confirmation_id=result.confirmation_id,
+            via="click",
+            evidence=evidence,
+        )
+        faults.point("after_confirm")
+        self.s.audit.record(
+            AuditAction.SUBMISSION,
+            "confirmed",
+            payer=item.payer,
+            account=item.account,
+            approver=request.approved_by,
+            item_id=item.id,
+            correlation_id=run_id,
+            submission_id=result.confirmation_id,
+            detail={"reference": item.reference, "evidence_png_sha256": evidence.png_sha256},
+        )
+        return ItemOutcome(item.id, ItemState.DONE, confirmation_id=result.confirmation_id, run_id=run_id)
+
+    def _reconcile(
+        self,
+        portal: Portal,
+        item: Any,
+        request: AppealRequest,
+        pending: Any,
+        page: Page,
+        recorder: RunRecorder,
+        run_id: str,
+    ) -> ItemOutcome | None:
+        """An earlier attempt committed its intent but no confirmation: ask the portal first."""
+        portal_cls = type(portal)
+        if not portal_cls.supports(Action.FIND_SUBMISSION):
+            raise AmbiguousSubmission(
+                f"{portal_cls.display_name} has no appeal history to check a possible submit"
+            )
+        lookup = portal.find_submission(item.reference)
+        self.s.audit.record(
+            AuditAction.RECONCILE,
+            "found" if lookup.found else "not_found",
+            payer=item.payer,
+            account=item.account,
+            approver=request.approved_by,
+            item_id=item.id,
+            correlation_id=run_id,
+            submission_id=lookup.confirmation_id,
+        )
+        if lookup.found and lookup.confirmation_id:
+            evidence = capture_evidence(
+                page,
+                folder=self.s.settings.resolved_artifacts_dir / "evidence" / str(item.id),
+                stem=f"attempt{item.attempt}-history",
+                redactor=recorder.redactor,
+                mask=portal.sensitive_locators(),
+            )
+            self.s.queue.confirm_submission(
+                item,
+                submission_id=pending.id,
+                confirmation_id=lookup.confirmation_id,
+                via="history",
+                evidence=evidence,
+            )
+            log.info(
+                "reconciled from the portal's history",
+                item_id=item.id,
+                confirmation_id=lookup.confirmation_id,
+            )
+            return ItemOutcome(item.id, ItemState.DONE, confirmation_id=lookup.confirmation_id, run_id=run_id)
+        if not portal_cls.history_reliable:
+            raise AmbiguousSubmission(
+                f"{portal_cls.display_name}'s history lacks the reference but may lag: not resubmitting"
+            )
+        self.s.queue.mark_submission_not_found(item, pending.id)
+        return None
+
+
+class _LoginTrouble(Exception):
+    """The login failed for a transient reason; the current item was failed and the batch ends."""

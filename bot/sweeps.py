@@ -1,0 +1,68 @@
+"""Status sweeps: re-check every tracked claim and authorization whose status can still change.
+
+A claim or PA is tracked once a status item for it has been queued. When its newest check is done
+and the status is not final (not a finalized claim, not a decided authorization), a new check is
+queued once the sweep interval has passed since it. Each sweep item has its own idempotency key
+(the original key and the sweep's time slot), so two schedulers or a repeated tick cannot queue the
+same check twice, and the history of checks stays in the table.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from bot.db import WorkItem
+from bot.models import NewItem, WorkKind
+
+FINAL_PA_DECISIONS = frozenset({"approved", "partially_approved", "denied", "cancelled"})
+
+
+def is_final(kind: str, canonical_status: str | None) -> bool:
+    if canonical_status is None:
+        return False
+    if kind == WorkKind.CLAIM_STATUS:
+        return canonical_status.startswith(("F", "E"))  # finalized, or the payer cannot respond
+    return canonical_status in FINAL_PA_DECISIONS
+
+
+def due_sweeps(engine: Engine, *, now: datetime, interval: timedelta) -> list[NewItem]:
+    """The status checks a sweep at ``now`` should queue."""
+    kinds = (WorkKind.CLAIM_STATUS.value, WorkKind.PA_STATUS.value)
+    latest = (
+        sa.select(
+            WorkItem.payer,
+            WorkItem.account,
+            WorkItem.kind,
+            WorkItem.payload_digest,
+            sa.func.max(WorkItem.id).label("last_id"),
+        )
+        .where(WorkItem.kind.in_(kinds), WorkItem.payload_digest.is_not(None))
+        .group_by(WorkItem.payer, WorkItem.account, WorkItem.kind, WorkItem.payload_digest)
+        .subquery()
+    )
+    items = WorkItem.__table__
+    query = sa.select(items).join(latest, items.c.id == latest.c.last_id).where(items.c.state == "done")
+    slot = int(now.timestamp() // interval.total_seconds())
+    out: list[NewItem] = []
+    with engine.connect() as conn:
+        for row in conn.execute(query).mappings():
+            if is_final(row["kind"], row["canonical_status"]):
+                continue
+            finished = row["finished_at"] or row["updated_at"]
+            if finished is not None and now - finished < interval:
+                continue
+            base_key = str(row["idempotency_key"]).split("|sweep:", 1)[0]
+            out.append(
+                NewItem(
+                    kind=WorkKind(row["kind"]),
+                    payer=row["payer"],
+                    account=row["account"],
+                    payload=row["payload"],
+                    idempotency_key=f"{base_key}|sweep:{slot}",
+                    priority=-1,  # sweeps yield to fresh work and appeals
+                )
+            )
+    return out

@@ -1,0 +1,106 @@
+"""The worker: lease a batch for one payer account, run it under a heartbeat, release, repeat."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from playwright.sync_api import Browser, sync_playwright
+
+from bot.browser import launch
+from bot.heartbeat import Heartbeat
+from bot.logging import get_logger
+from bot.runner import BatchReport, ItemOutcome, Runner
+from bot.services import Services
+from bot.settings import Settings
+from scenarios.recorder import RecordMode
+
+log = get_logger()
+
+
+@contextmanager
+def open_browser(
+    settings: Settings, *, headless: bool | None = None, slow_mo: float | None = None
+) -> Iterator[Browser]:
+    """One Chromium for the worker's life; each item gets its own context in it."""
+    with sync_playwright() as playwright:
+        browser = launch(
+            playwright,
+            configured=settings.browser,
+            ws_endpoint=settings.browser_ws_endpoint,
+            headless=settings.headless if headless is None else headless,
+            slow_mo=slow_mo,
+        )
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@dataclass
+class DrainReport:
+    batches: int = 0
+    logins: int = 0
+    reaped: int = 0
+    outcomes: list[ItemOutcome] = field(default_factory=list)
+
+    def counts(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for outcome in self.outcomes:
+            out[outcome.state] = out.get(outcome.state, 0) + 1
+        return out
+
+
+class Worker:
+    def __init__(
+        self,
+        services: Services,
+        browser: Browser,
+        *,
+        owner: str | None = None,
+        record: RecordMode | None = None,
+        dry_run: bool = False,
+        on_batch: Callable[[BatchReport], None] | None = None,
+    ) -> None:
+        self.s = services
+        self.owner = owner or services.settings.resolved_worker_id
+        self.runner = Runner(services, browser, record=record, dry_run=dry_run)
+        self.dry_run = dry_run
+        self.on_batch = on_batch
+
+    def drain(self, *, stop: threading.Event | None = None, max_batches: int | None = None) -> DrainReport:
+        """Work until nothing is due (or ``stop`` is set). A dry run visits each item once."""
+        report = DrainReport(reaped=self.s.queue.reap())
+        seen: set[int] = set()
+        while not (stop and stop.is_set()) and (max_batches is None or report.batches < max_batches):
+            batch = self.s.queue.lease_batch(self.owner, limit=self.s.settings.batch_size)
+            if batch is None:
+                break
+            if self.dry_run and all(item.id in seen for item in batch.items):
+                self.s.queue.release(batch)
+                break
+            seen.update(item.id for item in batch.items)
+            log.info(
+                "leased",
+                payer=batch.payer,
+                account=batch.account,
+                batch_size=len(batch.items),
+                token=batch.token,
+                worker=self.owner,
+            )
+            heartbeat = Heartbeat(
+                lambda b=batch: self.s.queue.heartbeat(b), lease_seconds=self.s.settings.lease_seconds
+            )
+            with heartbeat:
+                try:
+                    batch_report = self.runner.run_batch(batch, heartbeat)
+                finally:
+                    self.s.queue.release(batch)
+            report.batches += 1
+            report.logins += batch_report.logins
+            report.outcomes.extend(batch_report.outcomes)
+            if self.on_batch is not None:
+                self.on_batch(batch_report)
+        return report
