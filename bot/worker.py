@@ -70,13 +70,25 @@ class Worker:
         self.dry_run = dry_run
         self.on_batch = on_batch
 
-    def drain(self, *, stop: threading.Event | None = None, max_batches: int | None = None) -> DrainReport:
-        """Work until nothing is due (or ``stop`` is set). A dry run visits each item once."""
+    def drain(
+        self,
+        *,
+        stop: threading.Event | None = None,
+        max_batches: int | None = None,
+        until_settled: bool = False,
+    ) -> DrainReport:
+        """Work until nothing is due (or ``stop`` is set). A dry run visits each item once.
+
+        With ``until_settled`` the worker also waits out retry back-offs until every item is
+        final; that wait is the worker loop's own, on the clock it was handed.
+        """
         report = DrainReport(reaped=self.s.queue.reap())
         seen: set[int] = set()
         while not (stop and stop.is_set()) and (max_batches is None or report.batches < max_batches):
             batch = self.s.queue.lease_batch(self.owner, limit=self.s.settings.batch_size)
             if batch is None:
+                if until_settled and not self.dry_run and self._wait_for_next_due():
+                    continue
                 break
             if self.dry_run and all(item.id in seen for item in batch.items):
                 self.s.queue.release(batch)
@@ -104,3 +116,12 @@ class Worker:
             if self.on_batch is not None:
                 self.on_batch(batch_report)
         return report
+
+    def _wait_for_next_due(self) -> bool:
+        """Sleep until the earliest retry is due; False when nothing is waiting."""
+        due = self.s.queue.next_due_at()
+        if due is None:
+            return False
+        self.s.clock.sleep(min(max((due - self.s.clock.now()).total_seconds(), 0.0), 60.0))
+        self.s.queue.reap()
+        return True
