@@ -1,0 +1,126 @@
+"""Meridian Health's own words: its status vocabulary (with the X12 truth behind each), its appeal
+reasons, and the words on its controls in each redesign.
+
+This is the sandbox's table. The bot's knowledge of the same vocabulary is written separately in
+``portals/meridian.py``; a test checks that one covers the other.
+"""
+
+from __future__ import annotations
+
+from bot.status import PaDecision
+from sandbox.data import ClaimKind, PaKind
+
+CLAIM_KINDS: tuple[ClaimKind, ...] = (
+    ClaimKind("F1", "65", "Paid", 12, "full", carc=(0, 1)),
+    ClaimKind("F1", "1", "Partially paid", 6, "partial", carc=(1, 2), rarc=(0, 1)),
+    ClaimKind("F2", None, "Denied", 14, "none", carc=(1, 2), rarc=(0, 2)),
+    ClaimKind("F4", "107", "Processed - no payment due", 5, "none", carc=(1, 1)),
+    ClaimKind("F3", "101", "Adjusted", 2, "partial", carc=(1, 1)),
+    ClaimKind("P1", None, "In process", 6, "pending"),
+    ClaimKind("P2", None, "Under review", 3, "pending"),
+    ClaimKind("P3", "294", "Pending - awaiting information from provider", 2, "pending"),
+    ClaimKind("R4", "294", "Additional information requested", 3, "pending", rarc=(0, 1)),
+    ClaimKind("A1", "19", "Received", 3, "pending"),
+    ClaimKind("A2", "20", "Accepted for processing", 2, "pending"),
+    ClaimKind("A3", "21", "Returned - missing or invalid information", 2, "pending", rarc=(1, 1)),
+)
+
+PA_KINDS: tuple[PaKind, ...] = (
+    PaKind(PaDecision.APPROVED, "Approved", 9, dated=True),
+    PaKind(
+        PaDecision.PARTIALLY_APPROVED,
+        "Approved with modifications",
+        2,
+        dated=True,
+        reasons=("Approved for fewer units than requested", "Approved for a shorter period than requested"),
+    ),
+    PaKind(
+        PaDecision.DENIED,
+        "Denied",
+        5,
+        reasons=(
+            "Not medically necessary",
+            "Service not covered under the member's plan",
+            "Step therapy required",
+            "Out-of-network provider",
+        ),
+    ),
+    PaKind(PaDecision.PENDED, "Pending review", 4),
+    PaKind(
+        PaDecision.MORE_INFO_REQUESTED,
+        "Additional information needed",
+        3,
+        reasons=("Clinical notes required", "Imaging report required", "Lab results required"),
+    ),
+    PaKind(
+        PaDecision.CANCELLED,
+        "Cancelled",
+        2,
+        reasons=("Cancelled at the provider's request", "Member no longer eligible"),
+    ),
+)
+
+# Meridian's option value, the label a person sees, and the bot.models.AppealReason it stands for.
+APPEAL_REASONS: tuple[tuple[str, str, str], ...] = (
+    ("MN", "Medical necessity", "medical_necessity"),
+    ("CE", "Coding error", "coding_error"),
+    ("TF", "Timely filing", "timely_filing"),
+    ("COB", "Coordination of benefits", "coordination_of_benefits"),
+    ("DUP", "Duplicate claim denial", "duplicate_denial"),
+    ("OTH", "Other", "other"),
+)
+
+CODE_TYPES = {"carc": "Adjustment reason", "rarc": "Remark"}
+
+# The words on Meridian's controls. "cosmetic" keeps them all; "renamed" changes some.
+WORDS: dict[str, str] = {
+    "username": "Username",
+    "password": "Password",
+    "sign_in": "Sign in",
+    "one_time_code": "One-time code",
+    "verify": "Verify",
+    "sign_out": "Sign out",
+    "nav_claims": "Claims",
+    "nav_pas": "Prior authorizations",
+    "nav_new_appeal": "New appeal",
+    "nav_history": "Appeal history",
+    "claim_number": "Claim number",
+    "pa_number": "Authorization number",
+    "search": "Search",
+    "status": "Status",
+    "codes": "Adjustment and remark codes",
+    "continue": "Continue",
+    "reason": "Reason for appeal",
+    "explanation": "Explanation",
+    "reference": "Your reference",
+    "letter": "Appeal letter (PDF)",
+    "attachments": "Supporting documents (optional)",
+    "upload": "Upload and continue",
+    "confirm": "I confirm this appeal is accurate and authorized",
+    "submit_appeal": "Submit appeal",
+    "appeal_received": "Appeal received",
+    "appeal_number": "Appeal number",
+    "history_reference": "Reference",
+    "history_table": "Submitted appeals",
+}
+
+RENAMED: dict[str, str] = {
+    "claim_number": "Claim ID",
+    "pa_number": "Authorization ID",
+    "search": "Find",
+    "status": "Current status",
+    "continue": "Next",
+    "reason": "Appeal type",
+    "reference": "Internal tracking ID",
+    "letter": "Request letter (PDF)",
+    "upload": "Attach files",
+    "submit_appeal": "Send request",
+    "appeal_received": "Request received",
+    "appeal_number": "Request number",
+    "history_reference": "Tracking ID",
+    "nav_new_appeal": "New request",
+}
+
+
+def words(redesign: str) -> dict[str, str]:
+    return {**WORDS, **RENAMED} if redesign == "renamed" else dict(WORDS)

@@ -1,0 +1,118 @@
+"""What a sandbox payer is, its demo accounts, and the registry that finds payers.
+
+A sandbox payer is a subpackage of ``sandbox`` whose ``__init__`` exposes ``PAYER``: its data spec,
+its demo accounts, and a function that builds its Starlette app around a ``PortalState``. Adding a
+payer adds a subpackage; nothing here changes.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import importlib
+import pkgutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache
+from typing import TYPE_CHECKING, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.types import ASGIApp
+
+from sandbox.data import DataSpec, NumberMaker
+
+if TYPE_CHECKING:
+    from sandbox.state import PortalState
+
+DEFAULT_SEED = 7
+
+SecondFactor = Literal["totp", "security_questions", "none"]
+
+
+class SandboxAccount(BaseModel):
+    """A portal login, as data a tool can put in the vault."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    payer: str
+    account: str
+    username: str
+    password: str
+    display_name: str = "Demo User"
+    totp_secret: str | None = None
+    security_answers: dict[str, str] = Field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AccountSpec:
+    account: str
+    username: str
+    password: str
+    display_name: str
+    security_answers: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class SandboxPayer:
+    payer_id: str
+    display_name: str
+    data: DataSpec
+    accounts: tuple[AccountSpec, ...]
+    appeal_number: NumberMaker
+    build_app: Callable[[PortalState], ASGIApp]
+    second_factor: SecondFactor = "none"
+
+    def totp_secret(self, username: str, seed: int) -> str:
+        """A base32 secret derived from the seed, so demo accounts are the same on every run."""
+        digest = hashlib.sha256(f"{self.payer_id}:{seed}:{username}".encode()).digest()
+        return base64.b32encode(digest[:20]).decode()
+
+    def account(self, spec: AccountSpec, seed: int) -> SandboxAccount:
+        return SandboxAccount(
+            payer=self.payer_id,
+            account=spec.account,
+            username=spec.username,
+            password=spec.password,
+            display_name=spec.display_name,
+            totp_secret=self.totp_secret(spec.username, seed) if self.second_factor == "totp" else None,
+            security_answers=dict(spec.security_answers),
+        )
+
+    def demo_accounts(self, seed: int = DEFAULT_SEED) -> list[SandboxAccount]:
+        return [self.account(spec, seed) for spec in self.accounts]
+
+
+@cache
+def registry() -> dict[str, SandboxPayer]:
+    import sandbox
+
+    found: dict[str, SandboxPayer] = {}
+    for info in pkgutil.iter_modules(sandbox.__path__):
+        if not info.ispkg or info.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"sandbox.{info.name}")
+        payer = getattr(module, "PAYER", None)
+        if not isinstance(payer, SandboxPayer):
+            continue
+        if payer.payer_id in found:
+            raise ValueError(f"sandbox payer id '{payer.payer_id}' is defined twice")
+        found[payer.payer_id] = payer
+    return found
+
+
+def payer_ids() -> list[str]:
+    return sorted(registry())
+
+
+def get_payer(payer_id: str) -> SandboxPayer:
+    try:
+        return registry()[payer_id]
+    except KeyError:
+        raise ValueError(
+            f"unknown sandbox payer '{payer_id}' (known: {', '.join(payer_ids()) or 'none'})"
+        ) from None
+
+
+def accounts(payers: list[str] | None = None, *, seed: int = DEFAULT_SEED) -> list[SandboxAccount]:
+    """The demo accounts of the named payers (all by default), without starting anything."""
+    return [acct for pid in (payers or payer_ids()) for acct in get_payer(pid).demo_accounts(seed)]
