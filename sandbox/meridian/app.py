@@ -22,8 +22,8 @@ from starlette.templating import Jinja2Templates
 from bot.codelists import shipped_codelists
 from bot.models import CodeSystem
 from sandbox.control import control_routes
-from sandbox.middleware import KnobsMiddleware
 from sandbox.meridian.wording import CODE_TYPES, words
+from sandbox.middleware import KnobsMiddleware
 from sandbox.sessions import Session
 from sandbox.state import PortalState
 
