@@ -1,0 +1,40 @@
+"""The SQL work queue: intake, leases per (payer, account), fenced transitions, exactly-once records.
+
+``Queue`` is the one entry point; ``manager.py``, ``leases.py`` and ``reads.py`` are the only code
+that touches the queue tables.
+"""
+
+from __future__ import annotations
+
+from bot.queue.manager import InvalidTransition
+from bot.queue.service import SUBMIT_MARGIN_SECONDS, Queue
+from bot.queue.types import (
+    Batch,
+    Duplicate,
+    EnqueueReport,
+    EventView,
+    Evidence,
+    ItemSummary,
+    ItemView,
+    LeasedItem,
+    Rejection,
+    SubmissionRecord,
+    submission_reference,
+)
+
+__all__ = [
+    "SUBMIT_MARGIN_SECONDS",
+    "Batch",
+    "Duplicate",
+    "EnqueueReport",
+    "EventView",
+    "Evidence",
+    "InvalidTransition",
+    "ItemSummary",
+    "ItemView",
+    "LeasedItem",
+    "Queue",
+    "Rejection",
+    "SubmissionRecord",
+    "submission_reference",
+]

@@ -1,0 +1,99 @@
+"""Intake is strict: a row is refused with the field named, before anything is queued.
+
+Two doors lead in. ``payerbot enqueue`` (and ``Queue.enqueue``) checks a ``NewItem`` here before it is
+written; rows that upstream systems write straight into ``work_items`` are checked here when a
+worker leases them, and a bad one is marked ``rejected`` instead of blocking the queue. Messages
+name fields and patterns, never the values (which may be patient data).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pydantic import ValidationError
+from pydantic_core import ErrorDetails
+
+import portals
+from bot.errors import IntakeError, UnsupportedAction
+from bot.models import NewItem, Payload, WorkKind, parse_payload
+from bot.portal import Portal
+
+
+def _describe(errors: list[ErrorDetails], prefix: str = "") -> tuple[str, str | None]:
+    """(message, first field) from pydantic's errors: locations and rules, never the input."""
+    problems: list[str] = []
+    first: str | None = None
+    for err in errors:
+        where = ".".join(str(part) for part in err["loc"])
+        where = f"{prefix}.{where}" if prefix and where else (prefix or where)
+        first = first or where or None
+        problems.append(f"{where}: {err['msg']}" if where else str(err["msg"]))
+    return "; ".join(problems), first
+
+
+def parse_row(data: Any) -> NewItem:
+    """One intake row (a decoded JSON line) as a NewItem, or an IntakeError naming the field."""
+    if not isinstance(data, dict):
+        raise IntakeError("a row must be a JSON object", field=None)
+    try:
+        return NewItem.model_validate(data)
+    except ValidationError as exc:
+        envelope = [err for err in exc.errors() if err["loc"] and str(err["loc"][0]) in NewItem.model_fields]
+        if envelope:
+            message, field = _describe(envelope)
+            raise IntakeError(message, field=field) from None
+        # Only the payload failed (NewItem checks it after its own fields): say so by its path.
+        kind = WorkKind(data["kind"])
+        try:
+            parse_payload(kind, data["payload"])
+        except ValidationError as inner:
+            message, field = _describe(inner.errors(), prefix="payload")
+            raise IntakeError(message, field=field) from None
+        message, field = _describe(exc.errors())
+        raise IntakeError(message, field=field) from None
+
+
+def portal_for(payer: str) -> type[Portal]:
+    try:
+        return portals.get_portal(payer)
+    except UnsupportedAction as exc:
+        raise IntakeError(f"payer: {exc.message}", field="payer") from None
+
+
+def check_request(kind: WorkKind, payer: str, request: Payload) -> None:
+    """The payer's own rules: it must exist, support the kind, and accept the request's numbers."""
+    portal = portal_for(payer)
+    try:
+        portal.check_request(kind, request)
+    except IntakeError:
+        raise
+    except UnsupportedAction as exc:
+        raise IntakeError(f"kind: {exc.message}", field="kind") from None
+
+
+def check_new_item(item: NewItem) -> None:
+    check_request(item.kind, item.payer, item.request)
+
+
+def validate_stored(kind: str, payer: str, payload: Any) -> tuple[WorkKind, Payload]:
+    """Check a row as it lies in ``work_items`` (written by anyone); IntakeError names the field."""
+    try:
+        work_kind = WorkKind(kind)
+    except ValueError:
+        known = ", ".join(k.value for k in WorkKind)
+        raise IntakeError(f"kind: unknown kind (known kinds: {known})", field="kind") from None
+    if isinstance(payload, str | bytes):
+        try:
+            payload = json.loads(payload)
+        except ValueError:
+            raise IntakeError("payload: not valid JSON", field="payload") from None
+    if not isinstance(payload, dict):
+        raise IntakeError("payload: must be a JSON object", field="payload")
+    try:
+        request = parse_payload(work_kind, payload)
+    except ValidationError as exc:
+        message, field = _describe(exc.errors(), prefix="payload")
+        raise IntakeError(message, field=field) from None
+    check_request(work_kind, payer, request)
+    return work_kind, request

@@ -1,0 +1,465 @@
+"""Writes to one item: fenced transitions, the submission record, intake inserts, operator actions.
+
+Every write a worker makes presents its lease token; the row is locked and checked first, and a
+stale token raises ``StaleLease`` with nothing changed. Each transition is one transaction that
+also writes its ``item_events`` row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+
+from bot.errors import AmbiguousSubmission, NotFound, PayerbotError, StaleLease
+from bot.models import ItemState
+from bot.queue.sql import (
+    ACTIVE,
+    LEASE_CLEARED,
+    Database,
+    accounts,
+    add_events,
+    event,
+    items,
+    submissions,
+)
+from bot.queue.types import Evidence
+
+RUNNING = ItemState.RUNNING.value
+SUBMITTING = "submitting"
+
+
+class InvalidTransition(PayerbotError):
+    """The item is not in a state that allows this."""
+
+
+@dataclass(frozen=True)
+class Fence:
+    """What a worker presents with each write: the item, its lease token and this attempt."""
+
+    item_id: int
+    token: int
+    attempt: int
+    owner: str | None = None
+
+
+@dataclass(frozen=True)
+class ExistingKey:
+    id: int
+    digest: str | None
+    kind: str
+    payer: str
+    account: str
+    payload: Any
+
+
+class Manager:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    # -- fenced item writes -----------------------------------------------------------------------
+
+    def _fenced(
+        self, conn: Connection, fence: Fence, now: datetime, *, margin: float | None = None
+    ) -> sa.Row:
+        row = conn.execute(
+            sa.select(items.c.state, items.c.kind, items.c.attempts, items.c.lease_expires_at)
+            .where(items.c.id == fence.item_id, items.c.lease_token == fence.token, items.c.state.in_(ACTIVE))
+            .with_for_update()
+        ).first()
+        if row is None:
+            raise StaleLease(f"item {fence.item_id}: lease token {fence.token} is no longer current")
+        if margin is not None and (
+            row.lease_expires_at is None or row.lease_expires_at <= now + timedelta(seconds=margin)
+        ):
+            raise StaleLease(
+                f"item {fence.item_id}: lease expires within {margin:g} s; not starting a submit"
+            )
+        return row
+
+    def _start(self, conn: Connection, fence: Fence, row: sa.Row, now: datetime) -> None:
+        """leased -> running: the attempt counts from here."""
+        if row.state == RUNNING:
+            return
+        conn.execute(
+            sa.update(items)
+            .where(items.c.id == fence.item_id)
+            .values(state=RUNNING, attempts=fence.attempt, updated_at=now)
+        )
+        add_events(
+            conn,
+            [event(fence.item_id, row.state, RUNNING, at=now, attempt=fence.attempt, worker=fence.owner)],
+        )
+
+    def mark_running(self, fence: Fence, now: datetime) -> None:
+        def work(conn: Connection) -> None:
+            self._start(conn, fence, self._fenced(conn, fence, now), now)
+
+        self.db.write(work)
+
+    def finish(
+        self,
+        fence: Fence,
+        now: datetime,
+        *,
+        to_state: ItemState,
+        values: dict[str, Any],
+        detail: str | None,
+    ) -> None:
+        """Leave the lease for ``to_state`` (done, retry_wait, failed, needs_human).
+
+        An item failed or completed straight from ``leased`` has used its attempt too (a login that
+        failed for the batch counts against each item), so ``attempts`` is set either way.
+        """
+
+        def work(conn: Connection) -> None:
+            row = self._fenced(conn, fence, now)
+            final = to_state not in (ItemState.RETRY_WAIT, ItemState.QUEUED)
+            conn.execute(
+                sa.update(items)
+                .where(items.c.id == fence.item_id)
+                .values(
+                    state=to_state.value,
+                    attempts=max(row.attempts, fence.attempt),
+                    updated_at=now,
+                    finished_at=now if final else None,
+                    **LEASE_CLEARED,
+                    **values,
+                )
+            )
+            add_events(
+                conn,
+                [
+                    event(
+                        fence.item_id,
+                        row.state,
+                        to_state,
+                        at=now,
+                        attempt=fence.attempt,
+                        worker=fence.owner,
+                        detail=detail,
+                    )
+                ],
+            )
+
+        self.db.write(work)
+
+    # -- the exactly-once record ---------------------------------------------------------------
+
+    def begin_submission(self, fence: Fence, reference: str, now: datetime, margin: float) -> int:
+        def work(conn: Connection) -> int:
+            row = self._fenced(conn, fence, now, margin=margin)
+            open_one = conn.execute(
+                sa.select(submissions.c.id, submissions.c.attempt).where(
+                    submissions.c.item_id == fence.item_id, submissions.c.state == SUBMITTING
+                )
+            ).first()
+            if open_one is not None:
+                raise AmbiguousSubmission(
+                    f"item {fence.item_id}: submission {open_one.id} (attempt {open_one.attempt}) "
+                    "is still unconfirmed; reconcile it before submitting again"
+                )
+            self._start(conn, fence, row, now)
+            submission_id = conn.execute(
+                sa.insert(submissions)
+                .values(
+                    item_id=fence.item_id,
+                    attempt=fence.attempt,
+                    lease_token=fence.token,
+                    reference=reference,
+                    state=SUBMITTING,
+                    started_at=now,
+                )
+                .returning(submissions.c.id)
+            ).scalar_one()
+            conn.execute(
+                sa.update(items).where(items.c.id == fence.item_id).values(submission_reference=reference)
+            )
+            add_events(
+                conn,
+                [
+                    event(
+                        fence.item_id,
+                        RUNNING,
+                        RUNNING,
+                        at=now,
+                        attempt=fence.attempt,
+                        worker=fence.owner,
+                        detail=f"submitting {reference} (submission {submission_id})",
+                    )
+                ],
+            )
+            return int(submission_id)
+
+        return self.db.write(work)
+
+    def _open_submission(self, conn: Connection, item_id: int, submission_id: int) -> sa.Row:
+        row = conn.execute(
+            sa.select(submissions.c.id, submissions.c.reference, submissions.c.state)
+            .where(submissions.c.id == submission_id, submissions.c.item_id == item_id)
+            .with_for_update()
+        ).first()
+        if row is None:
+            raise NotFound(f"item {item_id} has no submission {submission_id}")
+        if row.state != SUBMITTING:
+            raise InvalidTransition(f"submission {submission_id} of item {item_id} is already {row.state}")
+        return row
+
+    def confirm_submission(
+        self,
+        fence: Fence,
+        now: datetime,
+        *,
+        submission_id: int,
+        confirmation_id: str,
+        via: str,
+        evidence: Evidence | None,
+    ) -> None:
+        def work(conn: Connection) -> None:
+            row = self._fenced(conn, fence, now)
+            sub = self._open_submission(conn, fence.item_id, submission_id)
+            conn.execute(
+                sa.update(submissions)
+                .where(submissions.c.id == submission_id)
+                .values(
+                    state="confirmed",
+                    confirmed_at=now,
+                    confirmation_id=confirmation_id,
+                    via=via,
+                    evidence_png=evidence.png_path if evidence else None,
+                    evidence_png_sha256=evidence.png_sha256 if evidence else None,
+                    evidence_html=evidence.html_path if evidence else None,
+                    evidence_html_sha256=evidence.html_sha256 if evidence else None,
+                )
+            )
+            result = {"confirmation_id": confirmation_id, "reference": sub.reference, "via": via}
+            conn.execute(
+                sa.update(items)
+                .where(items.c.id == fence.item_id)
+                .values(
+                    state=ItemState.DONE.value,
+                    attempts=max(row.attempts, fence.attempt),
+                    confirmation_id=confirmation_id,
+                    result=result,
+                    last_error=None,
+                    last_error_kind=None,
+                    finished_at=now,
+                    updated_at=now,
+                    **LEASE_CLEARED,
+                )
+            )
+            add_events(
+                conn,
+                [
+                    event(
+                        fence.item_id,
+                        row.state,
+                        ItemState.DONE,
+                        at=now,
+                        attempt=fence.attempt,
+                        worker=fence.owner,
+                        detail=f"confirmed via {via} (submission {submission_id})",
+                    )
+                ],
+            )
+
+        self.db.write(work)
+
+    def mark_submission_not_found(self, fence: Fence, submission_id: int, now: datetime) -> None:
+        def work(conn: Connection) -> None:
+            row = self._fenced(conn, fence, now)
+            self._open_submission(conn, fence.item_id, submission_id)
+            conn.execute(
+                sa.update(submissions).where(submissions.c.id == submission_id).values(state="not_found")
+            )
+            add_events(
+                conn,
+                [
+                    event(
+                        fence.item_id,
+                        row.state,
+                        row.state,
+                        at=now,
+                        attempt=fence.attempt,
+                        worker=fence.owner,
+                        detail=f"submission {submission_id} not in the portal's history",
+                    )
+                ],
+            )
+
+        self.db.write(work)
+
+    # -- intake -----------------------------------------------------------------------------------
+
+    def known_accounts(self, pairs: set[tuple[str, str]]) -> set[tuple[str, str]]:
+        if not pairs:
+            return set()
+        payers = {p for p, _ in pairs}
+        rows = self.db.read(
+            lambda conn: conn.execute(
+                sa.select(accounts.c.payer, accounts.c.account).where(accounts.c.payer.in_(payers))
+            ).all()
+        )
+        return {(r.payer, r.account) for r in rows} & pairs
+
+    def existing_keys(self, conn: Connection, keys: Sequence[str]) -> dict[str, ExistingKey]:
+        rows = conn.execute(
+            sa.select(
+                items.c.id,
+                items.c.idempotency_key,
+                items.c.payload_digest,
+                items.c.kind,
+                items.c.payer,
+                items.c.account,
+                sa.cast(items.c.payload, sa.Text).label("payload"),
+            ).where(items.c.idempotency_key.in_(list(keys)))
+        ).all()
+        return {
+            r.idempotency_key: ExistingKey(r.id, r.payload_digest, r.kind, r.payer, r.account, r.payload)
+            for r in rows
+        }
+
+    def insert_items(self, conn: Connection, rows: list[dict[str, Any]], now: datetime) -> dict[str, int]:
+        """Insert new rows; a key another writer inserted meanwhile is skipped, not an error."""
+        if not rows:
+            return {}
+        insert = (postgresql.insert if not self.db.sqlite else sqlite.insert)(items)
+        inserted = conn.execute(
+            insert.on_conflict_do_nothing(index_elements=["idempotency_key"]).returning(
+                items.c.id, items.c.idempotency_key, sort_by_parameter_order=True
+            ),
+            rows,
+        ).all()
+        ids = {r.idempotency_key: r.id for r in inserted}
+        add_events(conn, [event(i, None, ItemState.QUEUED, at=now, detail="enqueued") for i in ids.values()])
+        return ids
+
+    # -- operator actions --------------------------------------------------------------------------
+
+    def hand_account_to_human(self, payer: str, account: str, reason: str, now: datetime) -> int:
+        def work(conn: Connection) -> int:
+            rows = conn.execute(
+                sa.select(items.c.id, items.c.state, items.c.attempts)
+                .where(
+                    items.c.payer == payer,
+                    items.c.account == account,
+                    items.c.state.in_((ItemState.QUEUED.value, ItemState.RETRY_WAIT.value)),
+                )
+                .with_for_update()
+            ).all()
+            if rows:
+                conn.execute(
+                    sa.update(items)
+                    .where(items.c.id.in_([r.id for r in rows]))
+                    .values(
+                        state=ItemState.NEEDS_HUMAN.value,
+                        last_error=reason,
+                        last_error_kind="AccountDisabled",
+                        finished_at=now,
+                        updated_at=now,
+                    )
+                )
+                add_events(
+                    conn,
+                    [
+                        event(r.id, r.state, ItemState.NEEDS_HUMAN, at=now, attempt=r.attempts, detail=reason)
+                        for r in rows
+                    ],
+                )
+            return len(rows)
+
+        return self.db.write(work)
+
+    def _locked_item(self, conn: Connection, item_id: int) -> sa.Row:
+        row = conn.execute(
+            sa.select(items.c.state, items.c.attempts).where(items.c.id == item_id).with_for_update()
+        ).first()
+        if row is None:
+            raise NotFound(f"no work item {item_id}")
+        return row
+
+    def _open_submission_of(self, conn: Connection, item_id: int) -> sa.Row | None:
+        return conn.execute(
+            sa.select(submissions.c.id, submissions.c.reference).where(
+                submissions.c.item_id == item_id, submissions.c.state == SUBMITTING
+            )
+        ).first()
+
+    def retry(self, item_id: int, actor: str, now: datetime, *, not_submitted: bool) -> None:
+        """needs_human, failed or rejected -> queued with a fresh attempt budget.
+
+        An open submission stays open, so the worker reconciles it with the portal's history first;
+        ``not_submitted`` records the operator's word that the portal never got it.
+        """
+
+        def work(conn: Connection) -> None:
+            row = self._locked_item(conn, item_id)
+            allowed = (ItemState.NEEDS_HUMAN, ItemState.FAILED, ItemState.REJECTED)
+            if row.state not in allowed:
+                raise InvalidTransition(
+                    f"item {item_id} is {row.state}; only {', '.join(allowed)} items can be retried"
+                )
+            detail = f"retried by {actor}"
+            open_one = self._open_submission_of(conn, item_id)
+            if open_one is not None and not_submitted:
+                conn.execute(
+                    sa.update(submissions).where(submissions.c.id == open_one.id).values(state="not_found")
+                )
+                detail += f"; {actor} says submission {open_one.id} never reached the portal"
+            conn.execute(
+                sa.update(items)
+                .where(items.c.id == item_id)
+                .values(
+                    state=ItemState.QUEUED.value,
+                    attempts=0,
+                    not_before=now,
+                    finished_at=None,
+                    updated_at=now,
+                    **LEASE_CLEARED,
+                )
+            )
+            add_events(
+                conn, [event(item_id, row.state, ItemState.QUEUED, at=now, worker=actor, detail=detail)]
+            )
+
+        self.db.write(work)
+
+    def cancel(self, item_id: int, actor: str, now: datetime) -> None:
+        """Any unfinished item -> cancelled; a worker holding it is fenced off by the cleared token."""
+
+        def work(conn: Connection) -> None:
+            row = self._locked_item(conn, item_id)
+            if row.state in (ItemState.DONE, ItemState.CANCELLED):
+                raise InvalidTransition(f"item {item_id} is already {row.state}")
+            open_one = self._open_submission_of(conn, item_id)
+            if open_one is not None:
+                raise InvalidTransition(
+                    f"item {item_id} has an unconfirmed submission ({open_one.reference}) that may have "
+                    "reached the portal; check the portal's history first, then `payerbot queue retry "
+                    f"{item_id} --not-submitted` or record what you found"
+                )
+            conn.execute(
+                sa.update(items)
+                .where(items.c.id == item_id)
+                .values(state=ItemState.CANCELLED.value, finished_at=now, updated_at=now, **LEASE_CLEARED)
+            )
+            add_events(
+                conn,
+                [
+                    event(
+                        item_id,
+                        row.state,
+                        ItemState.CANCELLED,
+                        at=now,
+                        worker=actor,
+                        detail=f"cancelled by {actor}",
+                    )
+                ],
+            )
+
+        self.db.write(work)

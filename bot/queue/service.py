@@ -1,0 +1,355 @@
+"""The queue as the runner, the scheduler and the CLI see it: policy over the SQL in manager/leases.
+
+Every call opens its own connection from the engine's pool, so a worker may call ``heartbeat`` from
+a background thread while its main thread completes items.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import random
+from collections.abc import Iterable
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy.engine import Connection, Engine
+
+from bot.clock import Clock, SystemClock
+from bot.errors import Disposition, IntakeError, PayerbotError
+from bot.models import ItemState, NewItem
+from bot.queue import intake
+from bot.queue.leases import Leases, Validator
+from bot.queue.manager import Fence, Manager
+from bot.queue.reads import Reads
+from bot.queue.retry import RetryPolicy
+from bot.queue.sql import Database
+from bot.queue.types import (
+    Batch,
+    Duplicate,
+    EnqueueReport,
+    EventView,
+    Evidence,
+    ItemSummary,
+    ItemView,
+    LeasedItem,
+    Rejection,
+    SubmissionRecord,
+    submission_reference,
+)
+from bot.settings import Settings
+
+SUBMIT_MARGIN_SECONDS = 10.0
+ENQUEUE_CHUNK = 500
+VIA = ("click", "history", "operator")
+
+
+def _default_validate(kind: str, payer: str, payload: str) -> Any:
+    return intake.validate_stored(kind, payer, payload)
+
+
+class Queue:
+    def __init__(
+        self,
+        engine: Engine,
+        settings: Settings | None = None,
+        *,
+        clock: Clock | None = None,
+        rng: random.Random | None = None,
+        validate: Validator | None = None,
+        submit_margin_seconds: float = SUBMIT_MARGIN_SECONDS,
+    ) -> None:
+        self.settings = settings or Settings()
+        self.clock: Clock = clock or SystemClock()
+        self.retry_policy = RetryPolicy(
+            self.settings.retry_base_seconds, self.settings.retry_max_seconds, rng or random.Random()
+        )
+        self.submit_margin_seconds = submit_margin_seconds
+        self._validate: Validator = validate or _default_validate
+        db = Database(engine)
+        self._leases = Leases(db, self.settings.max_attempts)
+        self._manager = Manager(db)
+        self._reads = Reads(db)
+
+    # -- intake -----------------------------------------------------------------------------------
+
+    def enqueue(self, new_items: Iterable[NewItem]) -> EnqueueReport:
+        """Queue valid rows; refuse bad ones (field named). Nothing already queued changes."""
+        report = EnqueueReport()
+        numbered = enumerate(new_items)
+        while chunk := list(itertools.islice(numbered, ENQUEUE_CHUNK)):
+            self._enqueue_chunk(chunk, report)
+        return report
+
+    def _enqueue_chunk(self, chunk: list[tuple[int, NewItem]], report: EnqueueReport) -> None:
+        checked: list[tuple[int, NewItem]] = []
+        for index, item in chunk:
+            try:
+                intake.check_new_item(item)
+            except IntakeError as exc:
+                report.rejected.append(Rejection(index, exc.field, exc.message))
+            else:
+                checked.append((index, item))
+        known = self._manager.known_accounts({(i.payer, i.account) for _, i in checked})
+        candidates = []
+        for index, item in checked:
+            if (item.payer, item.account) in known:
+                candidates.append((index, item, item.key, item.digest))
+            else:
+                report.rejected.append(
+                    Rejection(
+                        index, "account", f"account: payer '{item.payer}' has no account '{item.account}'"
+                    )
+                )
+        if not candidates:
+            return
+        now = self.clock.now()
+
+        def work(conn: Connection) -> tuple[list[int], list[Duplicate], list[Rejection]]:
+            queued: list[int] = []
+            duplicates: list[Duplicate] = []
+            rejected: list[Rejection] = []
+            existing = self._manager.existing_keys(conn, [c[2] for c in candidates])
+            first_seen: dict[str, tuple[int, str]] = {}  # key -> (index, digest), in input order
+            repeats: list[tuple[int, str]] = []  # rows repeating a key first seen in this chunk
+            rows = []
+            for index, item, key, digest in candidates:
+                if key in existing:
+                    found = existing[key]
+                    if _existing_digest(found) == digest:
+                        duplicates.append(Duplicate(index, found.id))
+                    else:
+                        rejected.append(_conflict(index, found.id))
+                elif key in first_seen:
+                    if first_seen[key][1] == digest:
+                        repeats.append((index, key))
+                    else:
+                        rejected.append(Rejection(index, "idempotency_key", _conflict_text(None)))
+                else:
+                    first_seen[key] = (index, digest)
+                    rows.append(_row(item, key, digest, now))
+            ids = self._manager.insert_items(conn, rows, now)
+            for key, (index, digest) in first_seen.items():
+                if key in ids:
+                    queued.append(ids[key])
+                    continue
+                # another writer inserted the same key between our look and our insert
+                found = self._manager.existing_keys(conn, [key])[key]
+                if _existing_digest(found) == digest:
+                    duplicates.append(Duplicate(index, found.id))
+                    ids[key] = found.id
+                else:
+                    rejected.append(_conflict(index, found.id))
+            for index, key in repeats:
+                if key in ids:
+                    duplicates.append(Duplicate(index, ids[key]))
+                else:
+                    rejected.append(Rejection(index, "idempotency_key", _conflict_text(None)))
+            return queued, duplicates, rejected
+
+        queued, duplicates, rejected = self._manager.db.write(work)
+        report.queued.extend(queued)
+        report.duplicates.extend(duplicates)
+        report.rejected.extend(rejected)
+        report.rejected.sort(key=lambda r: r.index)
+        report.duplicates.sort(key=lambda d: d.index)
+
+    # -- leases -------------------------------------------------------------------------------------
+
+    def lease_batch(self, owner: str, *, limit: int | None = None) -> Batch | None:
+        """Lease up to ``limit`` due items of ONE free account, or None when nothing is due."""
+        now = self.clock.now()
+        expires_at = now + timedelta(seconds=self.settings.lease_seconds)
+        got = self._leases.lease(
+            owner,
+            limit=limit or self.settings.batch_size,
+            now=now,
+            expires_at=expires_at,
+            validate=self._validate,
+        )
+        if got is None:
+            return None
+        leased = [
+            LeasedItem(
+                id=row.id,
+                kind=row.kind,
+                payer=row.payer,
+                account=row.account,
+                request=row.request,
+                attempt=row.attempt,
+                token=got.token,
+                idempotency_key=row.idempotency_key,
+                reference=submission_reference(row.id, row.idempotency_key),
+                max_attempts=self.settings.max_attempts(row.kind),
+            )
+            for row in got.items
+        ]
+        return Batch(got.payer, got.account, owner, got.token, got.expires_at, leased)
+
+    def heartbeat(self, batch: Batch) -> bool:
+        """Extend the lease by ``lease_seconds`` from now; False when it was lost (stop working)."""
+        expires_at = self.clock.now() + timedelta(seconds=self.settings.lease_seconds)
+        held = self._leases.heartbeat(batch.payer, batch.account, batch.token, expires_at)
+        if held:
+            batch.expires_at = expires_at
+        return held
+
+    def release(self, batch: Batch) -> None:
+        """Give the account back; unstarted items of the batch go back to queued."""
+        self._leases.release(batch.payer, batch.account, batch.token, batch.owner, self.clock.now())
+
+    def reap(self) -> int:
+        """Take back expired leases, requeue due retries, reject rows naming no account."""
+        now = self.clock.now()
+        taken = self._leases.reap(now)
+        self._leases.reject_orphans(now)
+        return taken
+
+    # -- fenced transitions ---------------------------------------------------------------------------
+
+    @staticmethod
+    def _fence(item: LeasedItem, owner: str | None = None) -> Fence:
+        return Fence(item.id, item.token, item.attempt, owner)
+
+    def mark_running(self, item: LeasedItem) -> None:
+        self._manager.mark_running(self._fence(item), self.clock.now())
+
+    def complete(self, item: LeasedItem, *, canonical_status: str | None, result: dict[str, Any]) -> None:
+        self._manager.finish(
+            self._fence(item),
+            self.clock.now(),
+            to_state=ItemState.DONE,
+            values={
+                "canonical_status": canonical_status,
+                "result": result,
+                "last_error": None,
+                "last_error_kind": None,
+            },
+            detail=canonical_status,
+        )
+
+    def fail(self, item: LeasedItem, error: BaseException) -> ItemState:
+        """retry_wait (with backoff), failed or needs_human, by the error's disposition.
+
+        A foreign exception is kept by its type name only: its text may carry what it was given.
+        """
+        if isinstance(error, PayerbotError):
+            disposition, message = error.disposition, error.message
+        else:
+            disposition, message = Disposition.RETRY, f"{type(error).__name__} (message withheld)"
+        kind = type(error).__name__
+        now = self.clock.now()
+        values: dict[str, Any] = {"last_error": message, "last_error_kind": kind}
+        limit = self.settings.max_attempts(item.kind)
+        if disposition is Disposition.RETRY and not self.retry_policy.exhausted(item.attempt, limit):
+            delay = self.retry_policy.delay(item.attempt)
+            values["not_before"] = now + timedelta(seconds=delay)
+            to_state, detail = ItemState.RETRY_WAIT, f"{kind}: retry in {delay:.1f} s"
+        elif disposition is Disposition.RETRY:
+            to_state, detail = ItemState.FAILED, f"{kind}: out of attempts ({item.attempt}/{limit})"
+            values["last_error"] = f"{message} (out of attempts: {item.attempt}/{limit})"
+        elif disposition is Disposition.HUMAN:
+            to_state, detail = ItemState.NEEDS_HUMAN, kind
+        else:
+            to_state, detail = ItemState.FAILED, kind
+        self._manager.finish(self._fence(item), now, to_state=to_state, values=values, detail=detail)
+        return to_state
+
+    # -- exactly once ---------------------------------------------------------------------------------
+
+    def begin_submission(self, item: LeasedItem, reference: str) -> int:
+        """Commit the intent to submit, or raise StaleLease (token stale or lease about to end)."""
+        return self._manager.begin_submission(
+            self._fence(item), reference, self.clock.now(), self.submit_margin_seconds
+        )
+
+    def confirm_submission(
+        self,
+        item: LeasedItem,
+        *,
+        submission_id: int,
+        confirmation_id: str,
+        via: str,
+        evidence: Evidence | None,
+    ) -> None:
+        if via not in VIA:
+            raise ValueError(f"via must be one of {', '.join(VIA)}")
+        self._manager.confirm_submission(
+            self._fence(item),
+            self.clock.now(),
+            submission_id=submission_id,
+            confirmation_id=confirmation_id,
+            via=via,
+            evidence=evidence,
+        )
+
+    def pending_submission(self, item_id: int) -> SubmissionRecord | None:
+        return self._reads.pending_submission(item_id)
+
+    def mark_submission_not_found(self, item: LeasedItem, submission_id: int) -> None:
+        self._manager.mark_submission_not_found(self._fence(item), submission_id, self.clock.now())
+
+    # -- people ----------------------------------------------------------------------------------------
+
+    def hand_account_to_human(self, payer: str, account: str, reason: str) -> int:
+        """A locked-out account's waiting items go to needs_human; returns how many."""
+        return self._manager.hand_account_to_human(payer, account, reason, self.clock.now())
+
+    def retry(self, item_id: int, *, actor: str = "operator", not_submitted: bool = False) -> None:
+        self._manager.retry(item_id, actor, self.clock.now(), not_submitted=not_submitted)
+
+    def cancel(self, item_id: int, *, actor: str = "operator") -> None:
+        self._manager.cancel(item_id, actor, self.clock.now())
+
+    # -- reads -------------------------------------------------------------------------------------------
+
+    def counts(self) -> dict[str, Any]:
+        return self._reads.counts()
+
+    def get(self, item_id: int) -> ItemView:
+        return self._reads.get(item_id)
+
+    def list(
+        self, *, state: str | None = None, payer: str | None = None, kind: str | None = None, limit: int = 100
+    ) -> list[ItemSummary]:
+        return self._reads.list(state=state, payer=payer, kind=kind, limit=limit)
+
+    def history(self, item_id: int) -> list[EventView]:
+        return self._reads.history(item_id)
+
+
+def _row(item: NewItem, key: str, digest: str, now: Any) -> dict[str, Any]:
+    return {
+        "idempotency_key": key,
+        "kind": item.kind.value,
+        "payer": item.payer,
+        "account": item.account,
+        "payload": item.request.model_dump(mode="json"),
+        "priority": item.priority,
+        "not_before": now,
+        "created_at": now,
+        "updated_at": now,
+        "payload_digest": digest,
+        "state": ItemState.QUEUED.value,
+        "attempts": 0,
+    }
+
+
+def _existing_digest(found: Any) -> str | None:
+    """The stored digest, or one computed from a row upstream wrote without it."""
+    if found.digest:
+        return str(found.digest)
+    try:
+        payload = json.loads(found.payload) if isinstance(found.payload, str) else found.payload
+        return NewItem(kind=found.kind, payer=found.payer, account=found.account, payload=payload).digest
+    except (ValueError, TypeError):
+        return None
+
+
+def _conflict_text(item_id: int | None) -> str:
+    where = f"item {item_id}" if item_id is not None else "an earlier row of this input"
+    return f"idempotency_key: already used by {where} with a different payload"
+
+
+def _conflict(index: int, item_id: int) -> Rejection:
+    return Rejection(index, "idempotency_key", _conflict_text(item_id))
