@@ -1,24 +1,17 @@
-"""Fixtures and builders shared by the queue tests (imported by tests/test_queue_*.py, test_intake*)."""
+"""Builders shared by the queue tests; their fixtures are in ``tests/queue_fixtures.py``."""
 
 from __future__ import annotations
 
-import random
 import re
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-import portals
-from bot.clock import ManualClock
 from bot.db import Account, WorkItem
 from bot.errors import IntakeError
 from bot.models import NewItem, Payload, WorkKind
 from bot.portal import Action, Portal
-from bot.queue import Queue
-from bot.settings import Settings
 
 PAYER = "meridian"
 
@@ -39,44 +32,6 @@ class StandInMeridian(Portal):
         number = getattr(request, "pa_number", None)
         if number is not None and not re.fullmatch(r"^MPA\d{7}$", number):
             raise IntakeError("payload.pa_number: not a Meridian PA number", field="payload.pa_number")
-
-
-def _registry() -> dict[str, type[Portal]]:
-    try:
-        return dict(portals.registry())
-    except Exception:  # another payer module mid-edit must not break the queue's tests
-        return {}
-
-
-@pytest.fixture(autouse=True)
-def meridian(monkeypatch: pytest.MonkeyPatch) -> type[Portal]:
-    found = _registry()
-    if PAYER not in found:
-        found[PAYER] = StandInMeridian
-        monkeypatch.setattr(portals, "registry", lambda: found)
-    return found[PAYER]
-
-
-@pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
-
-
-@pytest.fixture
-def settings() -> Settings:
-    return Settings(
-        lease_seconds=60,
-        batch_size=5,
-        retry_base_seconds=30,
-        retry_max_seconds=600,
-        max_attempts_status=3,
-        max_attempts_appeal=2,
-    )
-
-
-@pytest.fixture
-def queue(engine: Engine, settings: Settings, clock: ManualClock) -> Iterator[Queue]:
-    yield Queue(engine, settings, clock=clock, rng=random.Random(7))
 
 
 def add_account(engine: Engine, account: str, *, payer: str = PAYER, enabled: bool = True) -> None:

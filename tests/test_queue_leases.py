@@ -11,16 +11,10 @@ from bot.db import Account, ItemEvent
 from bot.errors import PortalTimeout, StaleLease
 from bot.models import ItemState
 from bot.queue import Queue
-from tests.queue_support import (  # noqa: F401 (fixtures)
-    add_account,
-    claim,
-    clock,
-    meridian,
-    queue,
-    settings,
-    snapshot,
-    state_of,
-)
+from bot.settings import Settings
+from tests.queue_support import add_account, claim, snapshot, state_of
+
+pytest_plugins = ["tests.queue_fixtures"]
 
 
 def test_a_batch_holds_up_to_k_items_of_one_account(engine: Engine, queue: Queue) -> None:
@@ -60,7 +54,9 @@ def test_disabled_accounts_are_never_leased(engine: Engine, queue: Queue) -> Non
     assert queue.lease_batch("w1") is None
 
 
-def test_higher_priority_items_lease_first_then_oldest(engine: Engine, queue: Queue, clock: ManualClock) -> None:
+def test_higher_priority_items_lease_first_then_oldest(
+    engine: Engine, queue: Queue, clock: ManualClock
+) -> None:
     add_account(engine, "acct-1")
     low = queue.enqueue([claim(1, priority=0)]).queued[0]
     clock.advance(1)
@@ -115,7 +111,7 @@ def test_the_token_grows_with_every_lease_of_an_account(engine: Engine, queue: Q
 
 
 def test_stale_token_writes_are_refused_and_change_nothing(
-    engine: Engine, queue: Queue, clock: ManualClock, settings
+    engine: Engine, queue: Queue, clock: ManualClock, settings: Settings
 ) -> None:
     add_account(engine, "acct-1")
     queue.enqueue([claim(1)])
@@ -142,7 +138,7 @@ def test_stale_token_writes_are_refused_and_change_nothing(
 
 
 def test_heartbeat_extends_the_account_and_item_leases(
-    engine: Engine, queue: Queue, clock: ManualClock, settings
+    engine: Engine, queue: Queue, clock: ManualClock, settings: Settings
 ) -> None:
     add_account(engine, "acct-1")
     queue.enqueue([claim(1)])
@@ -161,7 +157,7 @@ def test_heartbeat_extends_the_account_and_item_leases(
 
 
 def test_reaper_returns_expired_items_and_clears_the_account(
-    engine: Engine, queue: Queue, clock: ManualClock, settings
+    engine: Engine, queue: Queue, clock: ManualClock, settings: Settings
 ) -> None:
     add_account(engine, "acct-1")
     ids = queue.enqueue([claim(1), claim(2)]).queued
@@ -184,7 +180,7 @@ def test_reaper_returns_expired_items_and_clears_the_account(
 
 
 def test_reaper_fails_a_started_item_that_has_no_attempts_left(
-    engine: Engine, queue: Queue, clock: ManualClock, settings
+    engine: Engine, queue: Queue, clock: ManualClock, settings: Settings
 ) -> None:
     add_account(engine, "acct-1")
     item_id = queue.enqueue([claim(1)]).queued[0]
@@ -242,7 +238,7 @@ def test_each_transition_is_written_to_item_events(engine: Engine, queue: Queue)
 
 
 def test_lease_takes_over_an_expired_account_without_waiting_for_the_reaper(
-    engine: Engine, queue: Queue, clock: ManualClock, settings
+    engine: Engine, queue: Queue, clock: ManualClock, settings: Settings
 ) -> None:
     add_account(engine, "acct-1")
     ids = queue.enqueue([claim(1), claim(2)]).queued
