@@ -102,16 +102,19 @@ def test_key_missing_from_keyring_names_the_record_and_the_key(engine: Engine, v
     assert vault.keyring.active.kid in str(caught.value)
 
 
-@pytest.mark.parametrize("position", [0, 5, 20, -1])
-def test_a_flipped_ciphertext_byte_is_detected(engine: Engine, vault: Vault, position: int) -> None:
+def test_a_flipped_ciphertext_byte_is_detected(engine: Engine, vault: Vault) -> None:
     add_totp_account(vault)
-    blob = bytearray(ciphertext(engine, "front-desk", "password"))
-    blob[position] ^= 0x01
-    set_ciphertext(engine, "front-desk", "password", bytes(blob))
+    original = ciphertext(engine, "front-desk", "password")
+    for position in (0, 5, 20, len(original) - 1):  # version, nonce, body, tag
+        blob = bytearray(original)
+        blob[position] ^= 0x01
+        set_ciphertext(engine, "front-desk", "password", bytes(blob))
 
-    with pytest.raises(RecordTampered, match="acme/front-desk/password") as caught:
-        vault.login_secrets("acme", "front-desk")
-    assert PASSWORD not in str(caught.value)
+        with pytest.raises(RecordTampered, match="acme/front-desk/password") as caught:
+            vault.login_secrets("acme", "front-desk")
+        assert PASSWORD not in str(caught.value)
+    set_ciphertext(engine, "front-desk", "password", original)
+    assert vault.login_secrets("acme", "front-desk").password.get_secret_value() == PASSWORD
 
 
 def test_a_ciphertext_moved_to_another_field_is_detected(engine: Engine, vault: Vault) -> None:

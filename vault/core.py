@@ -128,7 +128,8 @@ class Vault:
             kind = SecondFactorKind(second_factor)
         except ValueError:
             known = ", ".join(k.value for k in SecondFactorKind)
-            raise VaultError(f"second factor '{second_factor}' is not one of: {known}") from None
+            # the value is not echoed: a misplaced argument could hold a secret
+            raise VaultError(f"second factor must be one of: {known}") from None
         if portal_url is not None and not portal_url.startswith(("http://", "https://")):
             raise VaultError("portal URL must start with http:// or https://")
         values = self._credential_values(

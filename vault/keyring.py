@@ -55,9 +55,10 @@ def new_key(kid: str | None = None) -> VaultKey:
 
 def _check_kid(kid: str, *, where: str) -> None:
     if not KID_PATTERN.match(kid):
+        # not echoed: a line written "key:kid" the wrong way round would print the key
         raise VaultKeyError(
-            f"{where}: key id '{kid[:64]}' must be 1-64 letters, digits, '.', '_' or '-', "
-            "starting with a letter or digit"
+            f"{where}: the key id must be 1-64 letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit (lines are kid:base64key)"
         )
 
 
