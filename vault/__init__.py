@@ -2,6 +2,14 @@
 
 The runner calls ``Vault.login_secrets`` (a ``bot.portal.LoginSecrets``), ``load_session`` /
 ``save_session`` / ``clear_session``, and ``disable`` when a portal rejects a login.
+
+Keys (``PAYERBOT_VAULT_KEY``, or ``PAYERBOT_VAULT_KEY_FILE`` with mode 0600) form a keyring of
+``kid:base64key`` lines, the first one active. Rotating a key, without losing a record:
+
+1. ``payerbot vault keygen --add-to KEYFILE``: a new key becomes active; the old one still reads.
+2. ``payerbot vault rotate``: every record is re-sealed under it, one transaction per record, so an
+   interrupted rotation is simply run again.
+3. ``payerbot vault retire OLDKID``: refused while any record is still sealed with the old key.
 """
 
 from __future__ import annotations

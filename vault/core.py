@@ -64,9 +64,12 @@ class Vault:
     def from_settings(
         cls, engine: Engine, settings: Settings, *, clock: Clock | None = None, need_key: bool = True
     ) -> Vault:
-        """The vault with the keyring from ``PAYERBOT_VAULT_KEY`` or ``PAYERBOT_VAULT_KEY_FILE``."""
-        unset = settings.vault_key is None and settings.vault_key_file is None
-        keyring = None if unset and not need_key else Keyring.from_settings(settings)
+        """The vault with the keyring from ``PAYERBOT_VAULT_KEY`` or ``PAYERBOT_VAULT_KEY_FILE``.
+
+        ``need_key=False`` reads no key at all, for what works on account rows alone (list,
+        enable, disable, remove), so an operator can inspect accounts without the key.
+        """
+        keyring = Keyring.from_settings(settings) if need_key else None
         return cls(engine, keyring, clock=clock)
 
     @property
@@ -249,7 +252,7 @@ class Vault:
     def account(self, payer: str, account: str) -> AccountInfo:
         with self.engine.connect() as conn:
             row = store.account_row(conn, payer, account)
-            records = [r for r in store.record_summaries(conn) if (r.payer, r.account) == (payer, account)]
+            records = store.record_summaries(conn, payer, account)
         return self._info(row, records)
 
     @staticmethod

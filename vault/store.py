@@ -71,10 +71,15 @@ def all_accounts(conn: Connection) -> list[sa.Row[Any]]:
     return list(conn.execute(sa.select(ACCOUNT).order_by(Account.payer, Account.account)))
 
 
-def record_summaries(conn: Connection) -> list[sa.Row[Any]]:
-    """(payer, account, field, key_id, updated_at) of every record: no ciphertext."""
+def record_summaries(
+    conn: Connection, payer: str | None = None, account: str | None = None
+) -> list[sa.Row[Any]]:
+    """(payer, account, field, key_id, updated_at) of every record, or one account's: no ciphertext."""
     cols = (VaultRecord.payer, VaultRecord.account, VaultRecord.field, VaultRecord.key_id)
-    return list(conn.execute(sa.select(*cols, VaultRecord.updated_at)))
+    query = sa.select(*cols, VaultRecord.updated_at)
+    if payer is not None and account is not None:
+        query = query.where(_records_where(payer, account))
+    return list(conn.execute(query))
 
 
 def get_record(conn: Connection, ref: RecordRef) -> tuple[str, bytes] | None:
