@@ -50,7 +50,7 @@ def build_services(
         settings=settings,
         engine=engine,
         queue=Queue(engine, settings, clock=clock),
-        vault=Vault.from_settings(engine, settings),
+        vault=Vault.from_settings(engine, settings, clock=clock),
         audit=AuditTrail(engine, actor=settings.service_identity, clock=clock),
         runs=RunStore(engine),
         mapper=StatusMapper(

@@ -9,7 +9,7 @@ database at once: exactly one attempt, never a retry that would lock the account
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from playwright.sync_api import Browser, BrowserContext
@@ -17,10 +17,11 @@ from playwright.sync_api import Browser, BrowserContext
 from bot.audit import AuditAction, AuditTrail
 from bot.errors import LoginRejected, PortalError
 from bot.logging import get_logger
-from bot.portal import Portal
+from bot.portal import LoginSecrets, Portal, SecondFactorKind
 from bot.redact import PROCESS_SECRETS
 from bot.settings import Settings
 from bot.steps import StepRecorder
+from vault import InboxSource
 
 log = get_logger()
 
@@ -73,9 +74,29 @@ class AccountSession:
         finally:
             context.close()
 
-    def _login(self, portal: Portal, context: BrowserContext) -> None:
-        secrets = self.vault.login_secrets(self.payer, self.account)
+    def _secrets(self) -> LoginSecrets:
+        """The account's secrets, with every code and answer remembered for scrubbing as it is typed."""
+        out_of_band = None
+        if self.portal_cls.second_factor == SecondFactorKind.OUT_OF_BAND:
+            out_of_band = InboxSource(self.settings.inbox_url or self.portal_url, clock=self.vault.clock)
+        secrets = self.vault.login_secrets(self.payer, self.account, out_of_band=out_of_band)
         PROCESS_SECRETS.add(secrets.username, secrets.password.get_secret_value())
+        code, answer = secrets.one_time_code, secrets.answer
+
+        def remembered_code() -> str:
+            value = code()  # type: ignore[misc]
+            PROCESS_SECRETS.add(value)
+            return value
+
+        def remembered_answer(question: str) -> str:
+            value = answer(question)
+            PROCESS_SECRETS.add(value)
+            return value
+
+        return replace(secrets, one_time_code=remembered_code if code else None, answer=remembered_answer)
+
+    def _login(self, portal: Portal, context: BrowserContext) -> None:
+        secrets = self._secrets()
         self.audit.record(
             AuditAction.VAULT_READ, "ok", payer=self.payer, account=self.account, detail={"fields": "login"}
         )

@@ -32,6 +32,8 @@ class Settings(BaseSettings):
     vault_key: SecretStr | None = None
     vault_key_file: Path | None = None
 
+    inbox_url: str | None = None  # where out-of-band login codes are read (default: the portal's URL)
+
     browser: Path | None = None
     browser_ws_endpoint: str | None = None
     headless: bool = True
