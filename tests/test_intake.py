@@ -1,0 +1,278 @@
+"""Intake is strict: each bad row is refused with the field named, and nothing queued changes."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from bot.clock import ManualClock
+from bot.db import WorkItem
+from bot.errors import IntakeError
+from bot.models import ItemState, NewItem, WorkKind
+from bot.queue import Queue
+from bot.queue.intake import parse_row
+from tests.queue_support import PAYER, add_account, appeal, appeal_payload, claim, snapshot, state_of
+
+pytest_plugins = ["tests.queue_fixtures"]
+
+
+def _row(**overrides: Any) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "kind": "claim_status",
+        "payer": PAYER,
+        "account": "acct-1",
+        "payload": {"claim_number": "MH0000000001"},
+        "idempotency_key": "k-1",
+    }
+    row.update(overrides)
+    return row
+
+
+@pytest.mark.parametrize(
+    ("row", "field", "words"),
+    [
+        (
+            _row(kind="appeal_submission", payload={**appeal_payload(), "approved_by": None}),
+            "payload.approved_by",
+            "valid string",
+        ),
+        (
+            _row(
+                kind="appeal_submission",
+                payload={k: v for k, v in appeal_payload().items() if k != "approved_at"},
+            ),
+            "payload.approved_at",
+            "Field required",
+        ),
+        (
+            _row(
+                kind="appeal_submission", payload={**appeal_payload(), "approved_at": "2026-01-05T08:00:00"}
+            ),
+            "payload.approved_at",
+            "timezone",
+        ),
+        (_row(kind="weather_report"), "kind", "Input should be"),
+        (_row(payload={"pa_number": "MPA0000001"}), "payload.claim_number", "Field required"),
+        (_row(payer="Meridian Health"), "payer", "pattern"),
+        (_row(color="blue"), "color", "Extra inputs"),
+        ([1, 2], None, "JSON object"),
+    ],
+)
+def test_parse_row_names_the_field(row: Any, field: str | None, words: str) -> None:
+    with pytest.raises(IntakeError) as caught:
+        parse_row(row)
+
+    assert caught.value.field == field
+    assert words in caught.value.message
+    if field:
+        assert caught.value.message.startswith(field)
+
+
+def test_parse_row_messages_never_carry_the_values() -> None:
+    with pytest.raises(IntakeError) as caught:
+        parse_row(_row(payload={"claim_number": "Jane Doe 1980", "member": "W123456789"}))
+
+    assert "Jane" not in caught.value.message and "W123456789" not in caught.value.message
+
+
+@pytest.mark.parametrize(
+    ("item", "field"),
+    [
+        (
+            NewItem(
+                kind=WorkKind.CLAIM_STATUS,
+                payer="nobody_health",
+                account="acct-1",
+                payload={"claim_number": "MH0000000001"},
+            ),
+            "payer",
+        ),
+        (claim(1, "acct-missing"), "account"),
+        (
+            NewItem(
+                kind=WorkKind.CLAIM_STATUS, payer=PAYER, account="acct-1", payload={"claim_number": "XX-1"}
+            ),
+            "payload.claim_number",
+        ),
+    ],
+)
+def test_enqueue_refuses_rows_the_payer_could_never_run(
+    engine: Engine, queue: Queue, item: NewItem, field: str
+) -> None:
+    add_account(engine, "acct-1")
+    queue.enqueue([claim(99)])
+    before = snapshot(engine)
+
+    report = queue.enqueue([item])
+
+    assert report.queued == [] and len(report.rejected) == 1
+    assert report.rejected[0].field == field and report.rejected[0].message.startswith(field)
+    assert snapshot(engine) == before
+
+
+def test_good_rows_are_queued_beside_bad_ones(engine: Engine, queue: Queue) -> None:
+    add_account(engine, "acct-1")
+
+    report = queue.enqueue([claim(1), claim(2, "acct-missing"), appeal(3)])
+
+    assert len(report.queued) == 2
+    assert [(r.index, r.field) for r in report.rejected] == [(1, "account")]
+    assert [state_of(engine, i) for i in report.queued] == ["queued", "queued"]
+
+
+def test_the_same_key_and_payload_is_accepted_once_and_reported_as_duplicate(
+    engine: Engine, queue: Queue
+) -> None:
+    add_account(engine, "acct-1")
+    first = queue.enqueue([claim(1)])
+
+    again = queue.enqueue([claim(1), claim(1)])
+
+    assert again.queued == [] and again.rejected == []
+    assert [(d.index, d.item_id) for d in again.duplicates] == [(0, first.queued[0]), (1, first.queued[0])]
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(WorkItem)).scalar() == 1
+
+
+def test_a_repeat_inside_one_input_is_a_duplicate_of_the_first(engine: Engine, queue: Queue) -> None:
+    add_account(engine, "acct-1")
+
+    report = queue.enqueue([claim(1), claim(1)])
+
+    assert len(report.queued) == 1
+    assert [(d.index, d.item_id) for d in report.duplicates] == [(1, report.queued[0])]
+
+
+def test_the_same_key_with_another_payload_is_refused_and_changes_nothing(
+    engine: Engine, queue: Queue
+) -> None:
+    add_account(engine, "acct-1")
+    queue.enqueue([claim(1, key="shared-key")])
+    before = snapshot(engine)
+
+    report = queue.enqueue([claim(2, key="shared-key")])
+    within = queue.enqueue([claim(3, key="other"), claim(4, key="other")])
+
+    assert report.rejected[0].field == "idempotency_key"
+    assert "different payload" in report.rejected[0].message
+    assert [r.index for r in within.rejected] == [1] and len(within.queued) == 1
+    assert snapshot(engine)[: len(before)] == before
+
+
+def test_rows_without_a_key_are_keyed_by_their_content(engine: Engine, queue: Queue) -> None:
+    add_account(engine, "acct-1")
+    row = NewItem(kind=WorkKind.PA_STATUS, payer=PAYER, account="acct-1", payload={"pa_number": "MPA0000001"})
+
+    first = queue.enqueue([row])
+    second = queue.enqueue([row])
+
+    assert len(first.queued) == 1 and second.duplicates[0].item_id == first.queued[0]
+    assert queue.get(first.queued[0]).idempotency_key.startswith("auto:")
+
+
+def _upstream(
+    engine: Engine, clock: ManualClock, key: str, kind: str, payload: Any, *, raw: bool = False
+) -> int:
+    """A row as an upstream system writes it: straight into work_items, state queued."""
+    with engine.begin() as conn:
+        values = {
+            "idempotency_key": key,
+            "kind": kind,
+            "payer": PAYER,
+            "account": "acct-1",
+            "payload": payload,
+            "state": "queued",
+            "not_before": clock.now(),
+            "created_at": clock.now(),
+            "updated_at": clock.now(),
+        }
+        if raw:  # bytes SQLAlchemy's JSON type would never write
+            values["payload"] = {}
+        item_id = conn.execute(
+            sa.insert(WorkItem.__table__).values(**values).returning(WorkItem.id)
+        ).scalar_one()
+        if raw:
+            conn.execute(
+                sa.text("UPDATE work_items SET payload = :p WHERE id = :id"), {"p": payload, "id": item_id}
+            )
+        return int(item_id)
+
+
+def test_malformed_upstream_rows_are_rejected_at_lease_and_good_rows_still_lease(
+    engine: Engine, queue: Queue, clock: ManualClock
+) -> None:
+    add_account(engine, "acct-1")
+    bad_number = _upstream(engine, clock, "u-1", "claim_status", {"claim_number": "not-meridian"})
+    bad_kind = _upstream(engine, clock, "u-2", "fax_status", {"claim_number": "MH0000000001"})
+    no_approver = _upstream(
+        engine,
+        clock,
+        "u-3",
+        "appeal_submission",
+        {k: v for k, v in appeal_payload().items() if k != "approved_by"},
+    )
+    good = _upstream(engine, clock, "u-4", "claim_status", {"claim_number": "MH0000000004"})
+
+    batch = queue.lease_batch("w1", limit=1)
+
+    assert batch is not None and [i.id for i in batch.items] == [good]
+    rejected = {i: queue.get(i) for i in (bad_number, bad_kind, no_approver)}
+    assert all(v.state is ItemState.REJECTED for v in rejected.values())
+    assert rejected[bad_number].last_error.startswith("payload.claim_number")
+    assert rejected[bad_kind].last_error.startswith("kind")
+    assert rejected[no_approver].last_error.startswith("payload.approved_by")
+    assert rejected[bad_kind].history[-1].to_state == "rejected"
+
+
+def test_an_upstream_row_that_is_not_json_is_rejected_not_a_crash(
+    engine: Engine, queue: Queue, clock: ManualClock, db_url: str
+) -> None:
+    if not db_url.startswith("sqlite"):
+        pytest.skip("PostgreSQL's json column refuses text that is not JSON: such a row cannot exist there")
+    add_account(engine, "acct-1")
+    broken = _upstream(engine, clock, "u-1", "claim_status", "{claim_number: MH", raw=True)
+    good = _upstream(engine, clock, "u-2", "claim_status", {"claim_number": "MH0000000002"})
+
+    batch = queue.lease_batch("w1")
+
+    assert batch is not None and [i.id for i in batch.items] == [good]
+    assert state_of(engine, broken) == "rejected"
+    with engine.connect() as conn:
+        reason = conn.execute(sa.select(WorkItem.last_error).where(WorkItem.id == broken)).scalar()
+    assert reason == "payload: not valid JSON"
+
+
+def test_upstream_rows_naming_no_account_are_rejected_by_the_reaper(
+    engine: Engine, queue: Queue, clock: ManualClock
+) -> None:
+    add_account(engine, "acct-1")
+    with engine.begin() as conn:
+        conn.execute(
+            sa.insert(WorkItem.__table__).values(
+                idempotency_key="u-9",
+                kind="claim_status",
+                payer=PAYER,
+                account="acct-gone",
+                payload={"claim_number": "MH0000000009"},
+                not_before=clock.now(),
+            )
+        )
+
+    queue.reap()
+
+    (orphan,) = queue.list(state="rejected")
+    assert orphan.last_error is not None and orphan.last_error.startswith("account")
+
+
+def test_enqueue_stores_the_validated_payload(engine: Engine, queue: Queue) -> None:
+    add_account(engine, "acct-1")
+    item_id = queue.enqueue([claim(5)]).queued[0]
+
+    with engine.connect() as conn:
+        payload = conn.execute(sa.select(WorkItem.payload).where(WorkItem.id == item_id)).scalar()
+    assert payload == {"claim_number": "MH0000000005", "fill_date": None}
+    assert json.dumps(payload)
