@@ -100,7 +100,8 @@ class WorkItem(Base):
         # a backward walk), then in (not_before, id) order: K rows per lease, however long the
         # queue. A DESC column would save a step, but Alembic cannot autogenerate such an index.
         sa.Index("ix_work_items_due", "state", "payer", "account", "priority", "not_before", "id"),
-        sa.Index("ix_work_items_wait", "state", "not_before"),  # retry_wait items falling due
+        # retry_wait items falling due, per account (a lease) or anywhere (the reaper)
+        sa.Index("ix_work_items_wait", "state", "payer", "account", "not_before"),
         sa.Index("ix_work_items_lease", "state", "lease_expires_at"),  # the reaper
     )
 

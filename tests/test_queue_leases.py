@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -265,3 +267,35 @@ def test_future_items_are_not_due(engine: Engine, queue: Queue, clock: ManualClo
     assert queue.lease_batch("w1") is None
     clock.advance(601)  # past retry_max_seconds
     assert queue.lease_batch("w1") is not None
+
+
+def test_heartbeats_from_a_background_thread_run_beside_the_workers_writes(
+    engine: Engine, queue: Queue, clock: ManualClock
+) -> None:
+    add_account(engine, "acct-1")
+    queue.enqueue([claim(n) for n in range(5)])
+    batch = queue.lease_batch("w1")
+    assert batch is not None
+    beats: list[bool] = []
+    errors: list[BaseException] = []
+    stop = threading.Event()
+
+    def beat() -> None:
+        try:
+            while not stop.is_set() and len(beats) < 10_000:
+                beats.append(queue.heartbeat(batch))
+        except BaseException as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=beat)
+    thread.start()
+    try:
+        for item in batch.items:
+            queue.mark_running(item)
+            queue.complete(item, canonical_status="pending", result={})
+    finally:
+        stop.set()
+        thread.join(30)
+
+    assert not errors and beats and all(beats)
+    assert [queue.get(i.id).state for i in batch.items] == [ItemState.DONE] * 5

@@ -1,7 +1,7 @@
 """The SQL work queue: intake, leases per (payer, account), fenced transitions, exactly-once records.
 
-``Queue`` is the one entry point; ``manager.py``, ``leases.py`` and ``reads.py`` are the only code
-that touches the queue tables.
+``Queue`` (service.py) is the one entry point; ``leases``, ``manager``, ``operations`` and ``reads``
+are the only code that touches the queue tables (see sql.py for how transactions run).
 """
 
 from __future__ import annotations

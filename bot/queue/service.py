@@ -21,6 +21,7 @@ from bot.models import ItemState, NewItem
 from bot.queue import intake
 from bot.queue.leases import Leases, Validator
 from bot.queue.manager import Fence, Manager
+from bot.queue.operations import Operations
 from bot.queue.reads import Reads
 from bot.queue.retry import RetryPolicy
 from bot.queue.sql import Database
@@ -69,6 +70,7 @@ class Queue:
         db = Database(engine)
         self._leases = Leases(db, self.settings.max_attempts)
         self._manager = Manager(db)
+        self._operations = Operations(db)
         self._reads = Reads(db)
 
     # -- intake -----------------------------------------------------------------------------------
@@ -106,35 +108,28 @@ class Queue:
         now = self.clock.now()
 
         def work(conn: Connection) -> tuple[list[int], list[Duplicate], list[Rejection]]:
-            queued: list[int] = []
             duplicates: list[Duplicate] = []
             rejected: list[Rejection] = []
-            existing = self._manager.existing_keys(conn, [c[2] for c in candidates])
             first_seen: dict[str, tuple[int, str]] = {}  # key -> (index, digest), in input order
             repeats: list[tuple[int, str]] = []  # rows repeating a key first seen in this chunk
             rows = []
             for index, item, key, digest in candidates:
-                if key in existing:
-                    found = existing[key]
-                    if _existing_digest(found) == digest:
-                        duplicates.append(Duplicate(index, found.id))
-                    else:
-                        rejected.append(_conflict(index, found.id))
-                elif key in first_seen:
-                    if first_seen[key][1] == digest:
-                        repeats.append((index, key))
-                    else:
-                        rejected.append(Rejection(index, "idempotency_key", _conflict_text(None)))
-                else:
+                if key not in first_seen:
                     first_seen[key] = (index, digest)
                     rows.append(_row(item, key, digest, now))
-            ids = self._manager.insert_items(conn, rows, now)
-            for key, (index, digest) in first_seen.items():
-                if key in ids:
-                    queued.append(ids[key])
-                    continue
-                # another writer inserted the same key between our look and our insert
-                found = self._manager.existing_keys(conn, [key])[key]
+                elif first_seen[key][1] == digest:
+                    repeats.append((index, key))
+                else:
+                    rejected.append(Rejection(index, "idempotency_key", _conflict_text(None)))
+            # Insert first and look up only the keys the unique index turned away: a lookup of
+            # every key would be an IN list the planner may scan for while its statistics are cold.
+            inserted = self._manager.insert_items(conn, rows, now)
+            taken = [key for key in first_seen if key not in inserted]
+            existing = self._manager.existing_keys(conn, taken) if taken else {}
+            ids = dict(inserted)
+            for key in taken:
+                index, digest = first_seen[key]
+                found = existing[key]
                 if _existing_digest(found) == digest:
                     duplicates.append(Duplicate(index, found.id))
                     ids[key] = found.id
@@ -144,8 +139,8 @@ class Queue:
                 if key in ids:
                     duplicates.append(Duplicate(index, ids[key]))
                 else:
-                    rejected.append(Rejection(index, "idempotency_key", _conflict_text(None)))
-            return queued, duplicates, rejected
+                    rejected.append(_conflict(index, existing[key].id))
+            return [inserted[key] for key in first_seen if key in inserted], duplicates, rejected
 
         queued, duplicates, rejected = self._manager.db.write(work)
         report.queued.extend(queued)
@@ -293,13 +288,13 @@ class Queue:
 
     def hand_account_to_human(self, payer: str, account: str, reason: str) -> int:
         """A locked-out account's waiting items go to needs_human; returns how many."""
-        return self._manager.hand_account_to_human(payer, account, reason, self.clock.now())
+        return self._operations.hand_account_to_human(payer, account, reason, self.clock.now())
 
     def retry(self, item_id: int, *, actor: str = "operator", not_submitted: bool = False) -> None:
-        self._manager.retry(item_id, actor, self.clock.now(), not_submitted=not_submitted)
+        self._operations.retry(item_id, actor, self.clock.now(), not_submitted=not_submitted)
 
     def cancel(self, item_id: int, *, actor: str = "operator") -> None:
-        self._manager.cancel(item_id, actor, self.clock.now())
+        self._operations.cancel(item_id, actor, self.clock.now())
 
     # -- reads -------------------------------------------------------------------------------------------
 

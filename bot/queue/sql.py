@@ -1,7 +1,8 @@
 """Transactions and the statements several queue operations share.
 
-Only ``bot.queue`` touches the queue tables, through ``manager.py`` (writes) and ``reads.py``; both
-build on this module.
+Only ``bot.queue`` touches the queue tables: ``leases.py`` (who holds what), ``manager.py`` (a
+worker's fenced writes and intake inserts), ``operations.py`` (people's actions) and ``reads.py``,
+all built on this module.
 
 SQLite: every write transaction starts with ``BEGIN IMMEDIATE``. A deferred transaction that reads
 and then writes takes its write lock late, and under WAL a writer whose read snapshot went stale

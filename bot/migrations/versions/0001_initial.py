@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-29 15:03:58.424098
+Create Date: 2026-11-29 15:22:44.784901
 """
 
 from __future__ import annotations
@@ -106,7 +106,7 @@ def upgrade() -> None:
     with op.batch_alter_table('work_items', schema=None) as batch_op:
         batch_op.create_index('ix_work_items_due', ['state', 'payer', 'account', 'priority', 'not_before', 'id'], unique=False)
         batch_op.create_index('ix_work_items_lease', ['state', 'lease_expires_at'], unique=False)
-        batch_op.create_index('ix_work_items_wait', ['state', 'not_before'], unique=False)
+        batch_op.create_index('ix_work_items_wait', ['state', 'payer', 'account', 'not_before'], unique=False)
 
     op.create_table('item_events',
     sa.Column('id', sa.Integer(), nullable=False),

@@ -1,0 +1,144 @@
+"""What people do to items: an account handed to a person, an operator's retry or cancel.
+
+Each is one transaction with its ``item_events`` rows; the actor is recorded as the worker.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from bot.errors import NotFound
+from bot.models import ItemState
+from bot.queue.manager import SUBMITTING, InvalidTransition
+from bot.queue.sql import LEASE_CLEARED, Database, add_events, event, items, submissions
+
+
+class Operations:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def hand_account_to_human(self, payer: str, account: str, reason: str, now: datetime) -> int:
+        def work(conn: Connection) -> int:
+            rows = conn.execute(
+                sa.select(items.c.id, items.c.state, items.c.attempts)
+                .where(
+                    items.c.payer == payer,
+                    items.c.account == account,
+                    items.c.state.in_((ItemState.QUEUED.value, ItemState.RETRY_WAIT.value)),
+                )
+                .with_for_update()
+            ).all()
+            if rows:
+                conn.execute(
+                    sa.update(items)
+                    .where(items.c.id.in_([r.id for r in rows]))
+                    .values(
+                        state=ItemState.NEEDS_HUMAN.value,
+                        last_error=reason,
+                        last_error_kind="AccountDisabled",
+                        finished_at=now,
+                        updated_at=now,
+                    )
+                )
+                add_events(
+                    conn,
+                    [
+                        event(r.id, r.state, ItemState.NEEDS_HUMAN, at=now, attempt=r.attempts, detail=reason)
+                        for r in rows
+                    ],
+                )
+            return len(rows)
+
+        return self.db.write(work)
+
+    def _locked_item(self, conn: Connection, item_id: int) -> sa.Row:
+        row = conn.execute(
+            sa.select(items.c.state, items.c.attempts).where(items.c.id == item_id).with_for_update()
+        ).first()
+        if row is None:
+            raise NotFound(f"no work item {item_id}")
+        return row
+
+    def _open_submission_of(self, conn: Connection, item_id: int) -> sa.Row | None:
+        return conn.execute(
+            sa.select(submissions.c.id, submissions.c.reference).where(
+                submissions.c.item_id == item_id, submissions.c.state == SUBMITTING
+            )
+        ).first()
+
+    def retry(self, item_id: int, actor: str, now: datetime, *, not_submitted: bool) -> None:
+        """needs_human, failed or rejected -> queued with a fresh attempt budget.
+
+        An open submission stays open, so the worker reconciles it with the portal's history first;
+        ``not_submitted`` records the operator's word that the portal never got it.
+        """
+
+        def work(conn: Connection) -> None:
+            row = self._locked_item(conn, item_id)
+            allowed = (ItemState.NEEDS_HUMAN, ItemState.FAILED, ItemState.REJECTED)
+            if row.state not in allowed:
+                raise InvalidTransition(
+                    f"item {item_id} is {row.state}; only {', '.join(allowed)} items can be retried"
+                )
+            detail = f"retried by {actor}"
+            open_one = self._open_submission_of(conn, item_id)
+            if open_one is not None and not_submitted:
+                conn.execute(
+                    sa.update(submissions).where(submissions.c.id == open_one.id).values(state="not_found")
+                )
+                detail += f"; {actor} says submission {open_one.id} never reached the portal"
+            conn.execute(
+                sa.update(items)
+                .where(items.c.id == item_id)
+                .values(
+                    state=ItemState.QUEUED.value,
+                    attempts=0,
+                    not_before=now,
+                    finished_at=None,
+                    updated_at=now,
+                    **LEASE_CLEARED,
+                )
+            )
+            add_events(
+                conn, [event(item_id, row.state, ItemState.QUEUED, at=now, worker=actor, detail=detail)]
+            )
+
+        self.db.write(work)
+
+    def cancel(self, item_id: int, actor: str, now: datetime) -> None:
+        """Any unfinished item -> cancelled; a worker holding it is fenced off by the cleared token."""
+
+        def work(conn: Connection) -> None:
+            row = self._locked_item(conn, item_id)
+            if row.state in (ItemState.DONE, ItemState.CANCELLED):
+                raise InvalidTransition(f"item {item_id} is already {row.state}")
+            open_one = self._open_submission_of(conn, item_id)
+            if open_one is not None:
+                raise InvalidTransition(
+                    f"item {item_id} has an unconfirmed submission ({open_one.reference}) that may have "
+                    "reached the portal; check the portal's history first, then `payerbot queue retry "
+                    f"{item_id} --not-submitted` or record what you found"
+                )
+            conn.execute(
+                sa.update(items)
+                .where(items.c.id == item_id)
+                .values(state=ItemState.CANCELLED.value, finished_at=now, updated_at=now, **LEASE_CLEARED)
+            )
+            add_events(
+                conn,
+                [
+                    event(
+                        item_id,
+                        row.state,
+                        ItemState.CANCELLED,
+                        at=now,
+                        worker=actor,
+                        detail=f"cancelled by {actor}",
+                    )
+                ],
+            )
+
+        self.db.write(work)
