@@ -17,7 +17,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from playwright.sync_api import Error as PlaywrightError
-from playwright.sync_api import Locator, Page, Response
+from playwright.sync_api import Locator, Page, Request, Response
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from pydantic import BaseModel, Field
 
@@ -84,7 +84,13 @@ class StepRecorder:
         self.check_page = check_page
         self.busy = busy
         self.last_server_error: int | None = None
+        # the main frame's navigation request still waiting for its answer: while one is out,
+        # Playwright's evaluate and count wait for it with no timeout, so a failed step must not ask
+        self.pending_navigation: Request | None = None
         page.on("response", self._watch_response)
+        page.on("request", self._watch_request)
+        page.on("requestfailed", self._settle_request)
+        page.on("requestfinished", self._settle_request)
 
     # -- bookkeeping ---------------------------------------------------------------------------
 
@@ -92,6 +98,18 @@ class StepRecorder:
         kind = response.request.resource_type
         if kind in {"document", "xhr", "fetch"} and response.status >= 500:
             self.last_server_error = response.status
+        self._settle_request(response.request)
+
+    def _watch_request(self, request: Request) -> None:
+        try:
+            if request.is_navigation_request() and request.frame == self.page.main_frame:
+                self.pending_navigation = request
+        except PlaywrightError:  # a service worker's request has no frame
+            pass
+
+    def _settle_request(self, request: Request) -> None:
+        if request is self.pending_navigation:
+            self.pending_navigation = None
 
     def _path(self) -> str:
         url = self.page.url
@@ -139,6 +157,13 @@ class StepRecorder:
 
     def _map(self, exc: PlaywrightError, step: Step) -> PortalError:
         """Turn a Playwright error into the portal error family that decides the item's fate."""
+        # taken, not read: a status left behind would fail the next, healthy, step
+        status, self.last_server_error = self.last_server_error, None
+        if self.pending_navigation is not None:
+            where = step.target or step.locator or step.kind
+            return PortalTimeout(
+                f"the portal had not answered the page asked for when {step.kind} ({where}) timed out"
+            )
         if self.check_page is not None:
             try:
                 self.check_page()  # raises maintenance, CAPTCHA, expired session, ... when it sees one
@@ -146,8 +171,8 @@ class StepRecorder:
                 return known
             except PlaywrightError:
                 pass
-        if self.last_server_error is not None:
-            return PortalServerError(f"the portal answered HTTP {self.last_server_error}")
+        if status is not None:
+            return PortalServerError(f"the portal answered HTTP {status}")
         if not isinstance(exc, PlaywrightTimeout):
             first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             if "net::" in first_line or "Target" in first_line or "closed" in first_line:
@@ -169,6 +194,7 @@ class StepRecorder:
     # -- actions -------------------------------------------------------------------------------
 
     def goto(self, url: str, *, target: str | None = None) -> None:
+        self.last_server_error = None  # a new page: what the last one answered no longer matters
         with self._step(StepKind.NAVIGATE, target=target or url.split("?", 1)[0]):
             response = self.page.goto(url)
             if response is not None and response.status >= 500:
@@ -177,10 +203,10 @@ class StepRecorder:
 
     def after_navigation(self) -> None:
         """Let the portal recognise a page it knows is not the one asked for (maintenance, ...)."""
+        status, self.last_server_error = self.last_server_error, None  # taken even if check_page raises
         if self.check_page is not None:
             self.check_page()
-        if self.last_server_error is not None:
-            status, self.last_server_error = self.last_server_error, None
+        if status is not None:
             raise PortalServerError(f"the portal answered HTTP {status}")
 
     def fill(self, locator: Locator, value: str, *, safe: bool = False) -> None:
@@ -196,9 +222,19 @@ class StepRecorder:
         with self._step(StepKind.CLICK, locator, target="check"):
             locator.check()
 
-    def click(self, locator: Locator, *, navigates: bool = False) -> None:
+    def click(self, locator: Locator, *, navigates: bool = False, wait_after: bool = True) -> None:
+        """Click. ``navigates`` waits for the next page to load. ``wait_after=False`` returns once the
+        click is done: Playwright's own wait for a navigation the click starts ignores every timeout
+        (a server that never answers holds it forever), so the caller waits on the next page's
+        controls instead, which the timeout bounds."""
+        if navigates or not wait_after:
+            self.last_server_error = None
         with self._step(StepKind.CLICK, locator):
-            locator.click()
+            if wait_after:
+                locator.click()
+            else:
+                locator.click(no_wait_after=True)
+                return
             if navigates:
                 self.page.wait_for_load_state()
         if navigates:

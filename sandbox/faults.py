@@ -57,4 +57,5 @@ class HideDeliberateDrops(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         exc = record.exc_info[1] if record.exc_info else None
-        return not isinstance(exc, ConnectionDropped)
+        # a simulated delay cancelled when the server stops is not an error either
+        return not isinstance(exc, ConnectionDropped | asyncio.CancelledError)
