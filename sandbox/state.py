@@ -134,6 +134,15 @@ class PortalState:
         with self._lock:
             self.second_factor_posts[username] += 1
 
+    def count_failed_login(self, username: str) -> int:
+        with self._lock:
+            self.failed_logins[username] += 1
+            return self.failed_logins[username]
+
+    def clear_failed_logins(self, username: str) -> None:
+        with self._lock:
+            self.failed_logins.pop(username, None)
+
     def captcha_active(self) -> bool:
         limit = self._knobs.captcha_after_logins
         return limit is not None and self.logins_since_knobs >= limit

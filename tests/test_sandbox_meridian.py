@@ -96,6 +96,18 @@ def test_wrong_password_is_refused_and_counted_once(
     assert meridian_account.username not in stats["second_factor_posts"]
 
 
+def test_account_is_locked_after_five_wrong_passwords(
+    client: httpx.Client, meridian_account: SandboxAccount
+) -> None:
+    for _ in range(5):
+        client.post("/login", data={"username": meridian_account.username, "password": "wrong"})
+    page = client.post(
+        "/login", data={"username": meridian_account.username, "password": meridian_account.password}
+    )
+    assert "Your account is locked" in text_of(page)
+    assert "location" not in page.headers
+
+
 def test_demo_accounts_sign_in(client: httpx.Client, meridian: SandboxPortal) -> None:
     demo = meridian.state.accounts["mh.viewer"]
     assert sign_in(client, demo).url.path == "/dashboard"

@@ -118,11 +118,11 @@ class Meridian:
                 request, "login.html", errors=["Your account is locked. Contact your administrator."]
             )
         if account is None or account.password != password or knobs.reject_password:
-            self.state.failed_logins[username] += 1
+            self.state.count_failed_login(username)
             return self.render(
                 request, "login.html", errors=["Invalid username or password"], username=username
             )
-        self.state.failed_logins[username] = 0
+        self.state.clear_failed_logins(username)
         if knobs.password_expired:
             return self.render(request, "password_expired.html")
         old = self.session_of(request)
