@@ -239,6 +239,16 @@ def test_claim_of_every_wording_reads_back_as_its_truth(
         assert reading.sensitive == (patient.name, patient.member_id, f"{patient.date_of_birth:%m/%d/%Y}")
 
 
+def test_a_slow_portal_is_waited_for_without_timers(
+    signed_in: MeridianPortal, meridian: SandboxPortal
+) -> None:
+    claim = canary_claim(meridian.state, "Paid")
+    meridian.state.update_knobs(latency_ms=400)
+    reading = signed_in.check_claim_status(ClaimStatusRequest(claim_number=claim.claim_number))
+    assert reading.status_text == "Paid"
+    assert reading.paid_amount == str(claim.paid)
+
+
 def test_claim_reading_keeps_code_descriptions_and_no_phi_in_steps(
     signed_in: MeridianPortal, meridian: SandboxPortal
 ) -> None:
