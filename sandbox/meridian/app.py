@@ -22,6 +22,7 @@ from starlette.templating import Jinja2Templates
 from bot.codelists import shipped_codelists
 from bot.models import CodeSystem
 from sandbox.control import control_routes
+from sandbox.meridian import wizard
 from sandbox.meridian.wording import CODE_TYPES, words
 from sandbox.middleware import KnobsMiddleware
 from sandbox.sessions import Session
@@ -201,8 +202,6 @@ class Meridian:
 
 
 def build_app(state: PortalState) -> Starlette:
-    from sandbox.meridian import wizard
-
     portal = Meridian(state)
     auth = portal.authenticated
     routes = [

@@ -9,7 +9,7 @@ The "renamed" redesign moves the documents step before the reason step.
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
@@ -18,9 +18,11 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from sandbox.faults import after_recording
-from sandbox.meridian.app import Meridian
 from sandbox.meridian.wording import APPEAL_REASONS
 from sandbox.sessions import Session
+
+if TYPE_CHECKING:
+    from sandbox.meridian.app import Meridian
 
 ORDER = ("claim", "reason", "documents", "review")
 ORDER_RENAMED = ("claim", "documents", "reason", "review")
