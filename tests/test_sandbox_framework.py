@@ -110,3 +110,9 @@ def test_cli_names_an_unknown_payer() -> None:
     result = CliRunner().invoke(cli_app, ["sandbox", "accounts", "--payer", "nope"])
     assert result.exit_code == 2
     assert "--payer nope: no such sandbox payer" in result.output
+
+
+def test_cli_names_a_bad_knob_before_serving() -> None:
+    result = CliRunner().invoke(cli_app, ["sandbox", "--knobs", '{"error_rate": 3}'])
+    assert result.exit_code == 2
+    assert "--knobs: error_rate:" in result.output

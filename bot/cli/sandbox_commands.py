@@ -38,13 +38,33 @@ def _check_payers(payers: list[str] | None) -> list[str]:
 
 @sandbox_app.callback()
 @command
-def serve(ctx: typer.Context, port_base: PortBase = None, payer: Payers = None, seed: Seed = 7) -> None:
+def serve(
+    ctx: typer.Context,
+    port_base: PortBase = None,
+    payer: Payers = None,
+    seed: Seed = 7,
+    knobs: Annotated[
+        str | None,
+        typer.Option("--knobs", help="Knobs for every portal as JSON, e.g. '{\"latency_ms\": 300}'."),
+    ] = None,
+) -> None:
     """Serve the sandbox portals in the foreground until Ctrl-C."""
     if ctx.invoked_subcommand is not None:
         return
-    from sandbox import SandboxError, SandboxServer
+    from pydantic import ValidationError
+
+    from sandbox import Knobs, SandboxError, SandboxServer
 
     server = SandboxServer(_check_payers(payer), seed=seed, port_base=port_base)
+    if knobs is not None:
+        try:
+            chosen = Knobs.model_validate_json(knobs)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(part) for part in first["loc"]) or "the value"
+            raise fail(f"--knobs: {where}: {first['msg']}") from None
+        for pid in server.payers:
+            server.portal(pid).set_knobs(chosen)
     try:
         server.start()
     except SandboxError as exc:
