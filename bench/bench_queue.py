@@ -7,7 +7,8 @@ then ``--leases`` batches of 10 are leased, each item marked running and complet
 released. Lease cost must not grow with the queue: the script prints the ratio of the per-lease
 cost at the largest size to that at the smallest (it must stay under 1.5) and checks, with EXPLAIN,
 that no statement a lease runs scans ``work_items``. Exit code 1 when either check fails.
-Everything is measured in this one run, side by side.
+All sizes of an engine are queued first and then measured in turns (a few leases each, five
+rounds), side by side in this one run.
 """
 
 from __future__ import annotations
@@ -21,8 +22,8 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,7 @@ PAYER = "meridian"
 ACCOUNTS = 50
 BATCH = 10
 MAX_RATIO = 1.5
+ROUNDS = 5
 PG_ADMIN = os.environ.get("PAYERBOT_BENCH_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 
 
@@ -137,39 +139,55 @@ def _seed(engine: Engine, queue: Queue, size: int) -> float:
     return size / elapsed
 
 
-def _measure(engine_name: str, engine: Engine, size: int, leases: int) -> Result:
+@dataclass
+class Sample:
+    """One queue of one size, measured a few leases at a time in rounds."""
+
+    engine_name: str
+    size: int
+    queue: Queue
+    enqueue_per_s: float
+    lease_times: list[float] = field(default_factory=list)
+    complete_time: float = 0.0
+    done: int = 0
+    elapsed: float = 0.0
+
+    def run(self, leases: int) -> None:
+        started = time.perf_counter()
+        for _ in range(leases):
+            t0 = time.perf_counter()
+            batch = self.queue.lease_batch("bench")
+            self.lease_times.append(time.perf_counter() - t0)
+            assert batch is not None and len(batch.items) == BATCH
+            t1 = time.perf_counter()
+            for item in batch.items:
+                self.queue.mark_running(item)
+                self.queue.complete(item, canonical_status="pending", result={"n": item.id})
+            self.complete_time += time.perf_counter() - t1
+            self.done += len(batch.items)
+            self.queue.release(batch)
+        self.elapsed += time.perf_counter() - started
+
+    def result(self) -> Result:
+        return Result(
+            engine=self.engine_name,
+            size=self.size,
+            lease_median_ms=statistics.median(self.lease_times) * 1000,
+            lease_mean_ms=statistics.fmean(self.lease_times) * 1000,
+            complete_ms=self.complete_time / self.done * 1000,
+            items_per_s=self.done / self.elapsed,
+            enqueue_per_s=self.enqueue_per_s,
+        )
+
+
+def _prepare(engine_name: str, engine: Engine, size: int) -> Sample:
     queue = Queue(engine, Settings(batch_size=BATCH, lease_seconds=300))
     enqueue_rate = _seed(engine, queue, size)
     for _ in range(3):  # warm the pool and the statement cache
         warm = queue.lease_batch("bench")
         assert warm is not None
         queue.release(warm)
-    lease_times: list[float] = []
-    complete_time = 0.0
-    done = 0
-    started = time.perf_counter()
-    for _ in range(leases):
-        t0 = time.perf_counter()
-        batch = queue.lease_batch("bench")
-        lease_times.append(time.perf_counter() - t0)
-        assert batch is not None and len(batch.items) == BATCH
-        t1 = time.perf_counter()
-        for item in batch.items:
-            queue.mark_running(item)
-            queue.complete(item, canonical_status="pending", result={"n": item.id})
-        complete_time += time.perf_counter() - t1
-        done += len(batch.items)
-        queue.release(batch)
-    total = time.perf_counter() - started
-    return Result(
-        engine=engine_name,
-        size=size,
-        lease_median_ms=statistics.median(lease_times) * 1000,
-        lease_mean_ms=statistics.fmean(lease_times) * 1000,
-        complete_ms=complete_time / done * 1000,
-        items_per_s=done / total,
-        enqueue_per_s=enqueue_rate,
-    )
+    return Sample(engine_name, size, queue, enqueue_rate)
 
 
 def _explain(engine: Engine) -> list[str]:
@@ -216,8 +234,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--leases", type=int, default=40, help="measured leases per size (of 10 items)")
     parser.add_argument("--no-postgres", action="store_true")
     args = parser.parse_args(argv)
-    if args.leases * BATCH > min(args.sizes) // 2:
-        parser.error("--leases * 10 must stay under half the smallest size, so the queue never drains")
+    if args.leases * BATCH > min(args.sizes) // 2 or args.leases % ROUNDS:
+        parser.error(
+            f"--leases must be a multiple of {ROUNDS}, and --leases * {BATCH} under half the smallest size"
+        )
     payer = _ensure_payer()
     engines = ["sqlite"]
     if not args.no_postgres:
@@ -231,13 +251,19 @@ def main(argv: list[str] | None = None) -> int:
     results: list[Result] = []
     scans: dict[str, list[str]] = {}
     for name in engines:
-        for size in args.sizes:
-            with _database(name) as engine:
-                results.append(_measure(name, engine, size, args.leases))
-                if size == max(args.sizes):
-                    scans[name] = _explain(engine)
-            r = results[-1]
-            print(f"  {name:<10} {size:>7} queued: lease {r.lease_median_ms:.2f} ms", file=sys.stderr)
+        with ExitStack() as stack:
+            samples = []
+            for size in args.sizes:
+                largest = stack.enter_context(_database(name))
+                samples.append(_prepare(name, largest, size))
+                print(f"  {name}: {size:,} items queued", file=sys.stderr)
+            # Sizes take turns, a few leases each, so that load from elsewhere on the machine
+            # falls on all of them alike instead of on whichever size ran during it.
+            for _ in range(ROUNDS):
+                for sample in samples:
+                    sample.run(args.leases // ROUNDS)
+            scans[name] = _explain(largest)
+            results.extend(sample.result() for sample in samples)
 
     print(
         f"\npayer: {payer}; {ACCOUNTS} accounts; batches of {BATCH}; {args.leases} measured leases per row\n"
