@@ -52,6 +52,12 @@ PDF = b"%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
 
 
 @pytest.fixture
+def meridian(meridian_sandbox: SandboxPortal) -> SandboxPortal:
+    """This module's ``meridian`` is the sandbox portal, whatever other plugins call by that name."""
+    return meridian_sandbox
+
+
+@pytest.fixture
 def steps(page: Page) -> StepRecorder:
     page.set_default_timeout(5_000)
     page.set_default_navigation_timeout(10_000)

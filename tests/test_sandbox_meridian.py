@@ -21,6 +21,12 @@ PDF = b"%PDF-1.4\n% sandbox test letter\n"
 
 
 @pytest.fixture
+def meridian(meridian_sandbox: SandboxPortal) -> SandboxPortal:
+    """This module's ``meridian`` is the sandbox portal, whatever other plugins call by that name."""
+    return meridian_sandbox
+
+
+@pytest.fixture
 def client(meridian: SandboxPortal) -> httpx.Client:
     with httpx.Client(base_url=meridian.url, timeout=10) as c:
         yield c
