@@ -81,20 +81,21 @@ class MeridianPortal(Portal):
     history_reliable = True
     claim_number_pattern = r"^MH\d{10}$"
 
-    # Meridian's claim vocabulary in X12 277 terms. A status code only where the words say it.
+    # Meridian's claim vocabulary in X12 277 terms: each wording with the category and the claim
+    # status code (STC01-2) Meridian shows it for; none where Meridian gives none.
     claim_statuses = {
         "Received": ClaimRule(category="A1", status_code="19"),
         "Accepted for processing": ClaimRule(category="A2", status_code="20"),
         "Returned - missing or invalid information": ClaimRule(category="A3", status_code="21"),
         "In process": ClaimRule(category="P1"),
         "Under review": ClaimRule(category="P2"),
-        "Pending - awaiting information from provider": ClaimRule(category="P3"),
-        "Additional information requested": ClaimRule(category="R4"),
+        "Pending - awaiting information from provider": ClaimRule(category="P3", status_code="294"),
+        "Additional information requested": ClaimRule(category="R4", status_code="294"),
         "Paid": ClaimRule(category="F1", status_code="65"),
-        "Partially paid": ClaimRule(category="F1"),
+        "Partially paid": ClaimRule(category="F1", status_code="1"),
         "Denied": ClaimRule(category="F2"),
         "Adjusted": ClaimRule(category="F3", status_code="101"),
-        "Processed - no payment due": ClaimRule(category="F4"),
+        "Processed - no payment due": ClaimRule(category="F4", status_code="107"),
     }
     pa_statuses = {
         "Approved": PaRule(decision=PaDecision.APPROVED),
