@@ -23,6 +23,7 @@ from bot.errors import (
     PortalChanged,
     PortalMaintenance,
     PortalServerError,
+    PortalTimeout,
     PortalValidationError,
     SecondFactorRejected,
     SessionExpired,
@@ -346,19 +347,26 @@ def test_refusals_before_the_submit_never_reach_the_gate(
     assert gate.calls == 0
 
 
-@pytest.mark.parametrize("failure", ["502", "drop", "slow"])
+@pytest.mark.parametrize(
+    ("failure", "raised"), [("502", PortalServerError), ("drop", PortalTimeout), ("slow", PortalTimeout)]
+)
 def test_failure_after_the_click_is_transient_and_history_finds_the_appeal(
-    signed_in: MeridianPortal, meridian: SandboxPortal, files: AppealFiles, page: Page, failure: str
+    signed_in: MeridianPortal,
+    meridian: SandboxPortal,
+    files: AppealFiles,
+    page: Page,
+    failure: str,
+    raised: type[Transient],
 ) -> None:
     claim = canary_claim(meridian.state, "Denied")
     reference = _reference(failure)
     if failure == "slow":
-        meridian.state.update_knobs(slow_confirmation_ms=4_000)
+        meridian.state.update_knobs(slow_confirmation_ms=5_000)
     else:
         meridian.state.update_knobs(record_then_fail=failure)
-    page.set_default_timeout(2_000)
-    page.set_default_navigation_timeout(2_000)
-    with pytest.raises(Transient):
+    page.set_default_timeout(3_000)  # under the slow answer's delay
+    page.set_default_navigation_timeout(3_000)
+    with pytest.raises(raised):
         signed_in.submit_appeal(appeal_for(claim.claim_number), files, reference, Gate())
     meridian.state.reset()
     page.set_default_timeout(5_000)
