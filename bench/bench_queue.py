@@ -33,10 +33,8 @@ from sqlalchemy.engine import Engine
 
 import portals
 from bot.db import Account, make_engine
-from bot.errors import IntakeError
 from bot.migrate import upgrade
-from bot.models import NewItem, Payload, WorkKind
-from bot.portal import Action, Portal
+from bot.models import NewItem, WorkKind
 from bot.queue import Queue
 from bot.settings import Settings
 
@@ -46,35 +44,6 @@ BATCH = 10
 MAX_RATIO = 1.5
 ROUNDS = 5
 PG_ADMIN = os.environ.get("PAYERBOT_BENCH_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
-
-
-class _StandIn(Portal):
-    """Only used when portals/meridian.py is not there: the same claim number format."""
-
-    payer_id = PAYER
-    display_name = "Meridian Health"
-    default_url = "http://127.0.0.1:1"
-    actions = frozenset(Action)
-    claim_number_pattern = r"^MH\d{10}$"
-
-    @classmethod
-    def check_request(cls, kind: WorkKind, request: Payload) -> None:
-        super().check_request(kind, request)
-        if getattr(request, "claim_number", "MH") is None:
-            raise IntakeError("payload.claim_number: missing", field="payload.claim_number")
-
-
-def _ensure_payer() -> str:
-    try:
-        found = dict(portals.registry())
-    except Exception as exc:  # a payer module mid-edit: say so, and bench with the stand-in
-        print(f"note: portal registry failed ({type(exc).__name__}); using a stand-in payer", file=sys.stderr)
-        found = {}
-    if PAYER in found:
-        return "portals.meridian"
-    found[PAYER] = _StandIn
-    portals.registry = lambda: found  # type: ignore[assignment]
-    return "stand-in (portals/meridian.py not found)"
 
 
 @dataclass
@@ -238,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(
             f"--leases must be a multiple of {ROUNDS}, and --leases * {BATCH} under half the smallest size"
         )
-    payer = _ensure_payer()
+    payer = f"{portals.get_portal(PAYER).__module__}.{portals.get_portal(PAYER).__name__}"
     engines = ["sqlite"]
     if not args.no_postgres:
         try:

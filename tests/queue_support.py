@@ -2,36 +2,15 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from bot.db import Account, WorkItem
-from bot.errors import IntakeError
-from bot.models import NewItem, Payload, WorkKind
-from bot.portal import Action, Portal
+from bot.models import NewItem, WorkKind
 
 PAYER = "meridian"
-
-
-class StandInMeridian(Portal):
-    """Used only while portals/meridian.py has not landed: the same number formats."""
-
-    payer_id = PAYER
-    display_name = "Meridian Health"
-    default_url = "http://127.0.0.1:1"
-    actions = frozenset(Action)
-    history_reliable = True
-    claim_number_pattern = r"^MH\d{10}$"
-
-    @classmethod
-    def check_request(cls, kind: WorkKind, request: Payload) -> None:
-        super().check_request(kind, request)
-        number = getattr(request, "pa_number", None)
-        if number is not None and not re.fullmatch(r"^MPA\d{7}$", number):
-            raise IntakeError("payload.pa_number: not a Meridian PA number", field="payload.pa_number")
 
 
 def add_account(engine: Engine, account: str, *, payer: str = PAYER, enabled: bool = True) -> None:
