@@ -22,7 +22,7 @@ from typing import Any
 
 from bot.evidence import sha256_file
 from bot.migrate import upgrade
-from bot.models import AppealReason, NewItem, WorkKind
+from bot.models import FINAL_STATES, AppealReason, NewItem, WorkKind
 from bot.services import Services, build_services
 from bot.settings import Settings
 from bot.worker import Worker, open_browser
@@ -298,12 +298,13 @@ def run_demo(
             accounts.setdefault(acct.payer, acct.account)
         plan = plan_items(sandbox, chosen, accounts, items, documents, random.Random(seed))
         report = services.queue.enqueue(plan)
-        total = len(report.accepted)
+        total = len(report.queued)
         result = DemoResult(workdir=work if keep else None)
 
         def progress(_batch: Any) -> None:
             if on_progress is not None:
-                on_progress(services.queue.settled_count(), total)
+                by_state = services.queue.counts()["by_state"]
+                on_progress(sum(by_state.get(str(s), 0) for s in FINAL_STATES), total)
 
         with open_browser(settings) as browser:
             worker = Worker(services, browser, on_batch=progress)

@@ -145,5 +145,6 @@ def configure_logging(level: str = "info", fmt: str = "json", stream: TextIO | N
     )
 
 
-def get_logger(**bound: Any) -> structlog.typing.FilteringBoundLogger:
-    return structlog.get_logger("payerbot").bind(**bound)  # type: ignore[no-any-return]
+def get_logger(**bound: Any) -> Any:
+    """A lazy logger: it takes the configuration in force when it logs, not when it was made."""
+    return structlog.get_logger("payerbot", **bound)

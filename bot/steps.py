@@ -222,21 +222,21 @@ class StepRecorder:
         with self._step(StepKind.CLICK, locator, target="check"):
             locator.check()
 
-    def click(self, locator: Locator, *, navigates: bool = False, wait_after: bool = True) -> None:
-        """Click. ``navigates`` waits for the next page to load. ``wait_after=False`` returns once the
-        click is done: Playwright's own wait for a navigation the click starts ignores every timeout
-        (a server that never answers holds it forever), so the caller waits on the next page's
-        controls instead, which the timeout bounds."""
-        if navigates or not wait_after:
-            self.last_server_error = None
+    def click(self, locator: Locator, *, navigates: bool = False) -> None:
+        """Click. ``navigates`` waits, within the navigation timeout, for the page the click opens.
+
+        Playwright's own wait for a navigation a click starts ignores every timeout (a server that
+        never answers would hold it forever), so clicks never use it: a navigating click waits on
+        ``expect_navigation``, which the timeout bounds, and any other caller waits on the next
+        page's controls.
+        """
+        self.last_server_error = None
         with self._step(StepKind.CLICK, locator):
-            if wait_after:
-                locator.click()
+            if navigates:
+                with self.page.expect_navigation():
+                    locator.click(no_wait_after=True)
             else:
                 locator.click(no_wait_after=True)
-                return
-            if navigates:
-                self.page.wait_for_load_state()
         if navigates:
             self.after_navigation()
 

@@ -285,7 +285,7 @@ class MeridianPortal(Portal):
         self.steps.expect(self.submit, target="submit")
         gate()  # commits "submitting" and refuses a stale lease; only then the click
         try:
-            self.steps.click(self.submit, wait_after=False)  # a hung answer must not hold us past the timeout
+            self.steps.click(self.submit)  # a hung answer must not hold us past the timeout
             self._land(self.received.or_(self.alert), "appeal confirmation")
             if self.steps.read_optional(self.alert) is not None:
                 raise PortalChanged("the portal answered the submit with a message instead of a confirmation")

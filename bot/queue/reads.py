@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -93,6 +94,7 @@ class Reads:
                 result=row.result,
                 confirmation_id=row.confirmation_id,
                 submission_reference=row.submission_reference,
+                payload=row.payload if isinstance(row.payload, dict) else {},
                 submissions=self.submissions(conn, item_id),
                 history=self._history(conn, item_id),
             )
@@ -127,6 +129,25 @@ class Reads:
             query = query.where(items.c.kind == kind)
         rows = self.db.read(lambda conn: conn.execute(query.order_by(items.c.id).limit(limit)).all())
         return [ItemSummary(**r._mapping) for r in rows]
+
+    def next_due_at(self) -> datetime | None:
+        """When something next becomes workable: a retry's or a queued item's time, or the
+        expiry of a lease the reaper will take back. None when nothing is waiting."""
+        waiting = (ItemState.QUEUED.value, ItemState.RETRY_WAIT.value)
+        active = (ItemState.LEASED.value, ItemState.RUNNING.value)
+
+        def work(conn: Connection) -> list[datetime | None]:
+            return [
+                conn.execute(
+                    sa.select(sa.func.min(items.c.not_before)).where(items.c.state.in_(waiting))
+                ).scalar(),
+                conn.execute(
+                    sa.select(sa.func.min(items.c.lease_expires_at)).where(items.c.state.in_(active))
+                ).scalar(),
+            ]
+
+        found = [t for t in self.db.read(work) if t is not None]
+        return min(found) if found else None
 
     def counts(self) -> dict[str, Any]:
         """Items by state, and by payer and by kind (each split by state)."""

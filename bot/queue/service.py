@@ -10,7 +10,7 @@ import itertools
 import json
 import random
 from collections.abc import Iterable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.engine import Connection, Engine
@@ -300,6 +300,9 @@ class Queue:
 
     def counts(self) -> dict[str, Any]:
         return self._reads.counts()
+
+    def next_due_at(self) -> datetime | None:
+        return self._reads.next_due_at()
 
     def get(self, item_id: int) -> ItemView:
         return self._reads.get(item_id)

@@ -125,6 +125,7 @@ class ItemView:
     result: dict[str, Any] | None
     confirmation_id: str | None
     submission_reference: str | None
+    payload: dict[str, Any] = field(default_factory=dict)
     submissions: list[SubmissionRecord] = field(default_factory=list)
     history: list[EventView] = field(default_factory=list)
 
