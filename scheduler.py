@@ -83,8 +83,8 @@ class Ticks:
         if not items:
             return 0
         report = self.s.queue.enqueue(items)
-        log.info("sweep queued status checks", job="sweep", count=len(report.accepted))
-        return len(report.accepted)
+        log.info("sweep queued status checks", job="sweep", count=len(report.queued))
+        return len(report.queued)
 
     def work(self) -> int:
         with open_browser(self.s.settings) as browser:
