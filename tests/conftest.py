@@ -5,6 +5,7 @@ from __future__ import annotations
 pytest_plugins = [
     "tests.fixtures.browser",
     "tests.fixtures.db",
+    "tests.fixtures.queue",
     "tests.fixtures.sandbox",
     "tests.fixtures.vault",
 ]

@@ -1,4 +1,4 @@
-"""Builders shared by the queue tests; their fixtures are in ``tests/queue_fixtures.py``."""
+"""Builders shared by the queue tests; their fixtures are in ``tests/fixtures/queue.py``."""
 
 from __future__ import annotations
 

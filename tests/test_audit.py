@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
-from typer.testing import CliRunner
 
 from bot.audit import AuditAction, AuditTrail
 from bot.clock import ManualClock

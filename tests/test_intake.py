@@ -17,8 +17,6 @@ from bot.queue import Queue
 from bot.queue.intake import parse_row
 from tests.queue_support import PAYER, add_account, appeal, appeal_payload, claim, snapshot, state_of
 
-pytest_plugins = ["tests.queue_fixtures"]
-
 
 def _row(**overrides: Any) -> dict[str, Any]:
     row: dict[str, Any] = {

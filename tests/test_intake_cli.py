@@ -13,11 +13,9 @@ from typer.testing import CliRunner
 from bot.cli import app, common
 from tests.queue_support import PAYER, add_account, appeal_payload
 
-pytest_plugins = ["tests.queue_fixtures"]
-
 
 @pytest.fixture
-def cli(db_url: str, monkeypatch: pytest.MonkeyPatch, meridian: object) -> Iterator[CliRunner]:
+def cli(db_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[CliRunner]:
     monkeypatch.setenv("PAYERBOT_DATABASE_URL", db_url)
     common.settings.cache_clear()
     common.engine.cache_clear()

@@ -23,8 +23,6 @@ from bot.queue import Queue
 from bot.settings import Settings
 from tests.queue_support import add_account, claim
 
-pytest_plugins = ["tests.queue_fixtures"]
-
 DEADLINE_SECONDS = 50.0
 FORK = multiprocessing.get_context("fork")
 CRASHED = "crashed-worker"
@@ -139,9 +137,7 @@ def _seed(engine: Engine, queue: Queue, accounts: int, total: int) -> None:
 
 
 @pytest.mark.slow
-def test_two_processes_on_sqlite_complete_every_item_once(
-    sqlite_url: str, tmp_path: Path, meridian: object
-) -> None:
+def test_two_processes_on_sqlite_complete_every_item_once(sqlite_url: str, tmp_path: Path) -> None:
     engine = make_engine(sqlite_url)
     _seed(engine, Queue(engine, _settings(5)), accounts=6, total=300)
     engine.dispose()
@@ -158,7 +154,7 @@ def test_two_processes_on_sqlite_complete_every_item_once(
 @pytest.mark.slow
 @pytest.mark.postgres
 def test_eight_processes_on_postgres_complete_every_item_once_after_a_crash(
-    pg_url: str, tmp_path: Path, meridian: object
+    pg_url: str, tmp_path: Path
 ) -> None:
     engine = make_engine(pg_url)
     _seed(engine, Queue(engine, _settings(10)), accounts=50, total=1000)

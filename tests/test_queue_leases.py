@@ -16,8 +16,6 @@ from bot.queue import Queue
 from bot.settings import Settings
 from tests.queue_support import add_account, claim, snapshot, state_of
 
-pytest_plugins = ["tests.queue_fixtures"]
-
 
 def test_a_batch_holds_up_to_k_items_of_one_account(engine: Engine, queue: Queue) -> None:
     add_account(engine, "acct-1")

@@ -17,8 +17,6 @@ from bot.queue import Queue
 from bot.settings import Settings
 from tests.queue_support import add_account, claim
 
-pytest_plugins = ["tests.queue_fixtures"]
-
 
 def _statements_of_one_lease(engine: Engine, queue: Queue) -> list[tuple[str, Any]]:
     captured: list[tuple[str, Any]] = []
@@ -35,9 +33,7 @@ def _statements_of_one_lease(engine: Engine, queue: Queue) -> list[tuple[str, An
     return captured
 
 
-def test_every_lease_statement_on_work_items_searches_an_index(
-    sqlite_url: str, settings: Settings, meridian: object
-) -> None:
+def test_every_lease_statement_on_work_items_searches_an_index(sqlite_url: str, settings: Settings) -> None:
     engine = make_engine(sqlite_url)
     for account in ("acct-1", "acct-2"):
         add_account(engine, account)
@@ -56,9 +52,7 @@ def test_every_lease_statement_on_work_items_searches_an_index(
     engine.dispose()
 
 
-def test_a_lease_does_the_same_work_whatever_the_queue_length(
-    sqlite_url: str, settings: Settings, meridian: object
-) -> None:
+def test_a_lease_does_the_same_work_whatever_the_queue_length(sqlite_url: str, settings: Settings) -> None:
     """Ten times the queue must not mean more work per lease (counted in SQLite VM instructions)."""
     size = 100
     engine = make_engine(sqlite_url)

@@ -26,8 +26,6 @@ from bot.queue import Batch, LeasedItem, Queue
 from bot.settings import Settings
 from tests.queue_support import add_account, claim, snapshot
 
-pytest_plugins = ["tests.queue_fixtures"]
-
 ACCOUNTS = ("acct-a", "acct-b")
 ITEMS_PER_ACCOUNT = 4
 LEASE_SECONDS = 60
@@ -223,7 +221,7 @@ class QueueMachine(RuleBasedStateMachine):
 
 
 @pytest.mark.parametrize("steps", [40])
-def test_random_interleavings_keep_the_queue_invariants(engine: Engine, meridian: object, steps: int) -> None:
+def test_random_interleavings_keep_the_queue_invariants(engine: Engine, steps: int) -> None:
     QueueMachine.engine = engine
     run_state_machine_as_test(
         QueueMachine,

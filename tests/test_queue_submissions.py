@@ -17,8 +17,6 @@ from bot.queue import Batch, Evidence, InvalidTransition, LeasedItem, Queue, sub
 from bot.settings import Settings
 from tests.queue_support import add_account, appeal, snapshot
 
-pytest_plugins = ["tests.queue_fixtures"]
-
 EVIDENCE = Evidence("/ev/1.png", "a" * 64, "/ev/1.html", "b" * 64)
 
 

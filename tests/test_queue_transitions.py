@@ -22,8 +22,6 @@ from bot.queue.retry import RetryPolicy
 from bot.settings import Settings
 from tests.queue_support import add_account, claim, state_of
 
-pytest_plugins = ["tests.queue_fixtures"]
-
 
 def _lease(queue: Queue) -> tuple[Batch, LeasedItem]:
     batch = queue.lease_batch("w1", limit=1)
@@ -78,9 +76,7 @@ def test_backoff_caps_grow_exponentially_up_to_the_maximum() -> None:
     assert policy.cap(10_000) == 600  # no overflow on absurd attempt numbers
 
 
-def test_jitter_comes_from_the_injected_rng(
-    engine: Engine, settings: Settings, clock: ManualClock, meridian: object
-) -> None:
+def test_jitter_comes_from_the_injected_rng(engine: Engine, settings: Settings, clock: ManualClock) -> None:
     add_account(engine, "acct-1")
     waits = []
     for seed in (3, 3, 4):
