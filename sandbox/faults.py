@@ -52,6 +52,21 @@ async def after_recording(state: PortalState, response: Response) -> ASGIApp:
     return response
 
 
+class AsgiResponse(Response):
+    """Lets a route hand back any ASGI app (a dropped connection) where Starlette wants a Response."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.app(scope, receive, send)
+
+
+async def respond_after_recording(state: PortalState, response: Response) -> Response:
+    """``after_recording`` as a route's return value."""
+    return AsgiResponse(await after_recording(state, response))
+
+
 class HideDeliberateDrops(logging.Filter):
     """Keep the server's error log for real errors: a deliberate drop is not one."""
 

@@ -28,6 +28,8 @@ DEFAULT_SEED = 7
 
 SecondFactor = Literal["totp", "security_questions", "none"]
 
+ANSWER_WORDS = ("Juniper", "Biscuit", "Marigold", "Halifax", "Pontiac", "Wren", "Odessa", "Clover")
+
 
 class SandboxAccount(BaseModel):
     """A portal login, as data a tool can put in the vault."""
@@ -61,13 +63,30 @@ class SandboxPayer:
     appeal_number: NumberMaker
     build_app: Callable[[PortalState], ASGIApp]
     second_factor: SecondFactor = "none"
+    security_questions: tuple[str, ...] = ()  # the portal's question pool, for security_questions
 
     def totp_secret(self, username: str, seed: int) -> str:
         """A base32 secret derived from the seed, so demo accounts are the same on every run."""
         digest = hashlib.sha256(f"{self.payer_id}:{seed}:{username}".encode()).digest()
         return base64.b32encode(digest[:20]).decode()
 
+    def security_answers(self, username: str, seed: int) -> dict[str, str]:
+        """Two or three of the pool's questions with made-up answers, derived from the seed like the
+        TOTP secret, for an account that was given none."""
+        if not self.security_questions:
+            return {}
+        digest = hashlib.sha256(f"{self.payer_id}:{seed}:{username}:answers".encode()).digest()
+        pool = list(self.security_questions)
+        chosen = [pool.pop(digest[i] % len(pool)) for i in range(min(2 + digest[9] % 2, len(pool)))]
+        return {
+            q: f"{ANSWER_WORDS[digest[10 + i] % len(ANSWER_WORDS)]} {digest[20 + i]}"
+            for i, q in enumerate(chosen)
+        }
+
     def account(self, spec: AccountSpec, seed: int) -> SandboxAccount:
+        answers = dict(spec.security_answers)
+        if self.second_factor == "security_questions" and not answers:
+            answers = self.security_answers(spec.username, seed)
         return SandboxAccount(
             payer=self.payer_id,
             account=spec.account,
@@ -75,7 +94,7 @@ class SandboxPayer:
             password=spec.password,
             display_name=spec.display_name,
             totp_secret=self.totp_secret(spec.username, seed) if self.second_factor == "totp" else None,
-            security_answers=dict(spec.security_answers),
+            security_answers=answers,
         )
 
     def demo_accounts(self, seed: int = DEFAULT_SEED) -> list[SandboxAccount]:

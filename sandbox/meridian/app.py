@@ -21,6 +21,7 @@ from starlette.templating import Jinja2Templates
 
 from bot.codelists import shipped_codelists
 from bot.models import CodeSystem
+from sandbox.auth import check_password, signed_in, start_session
 from sandbox.control import control_routes
 from sandbox.meridian import wizard
 from sandbox.meridian.wording import CODE_TYPES, words
@@ -30,7 +31,6 @@ from sandbox.state import PortalState
 
 TEMPLATES = Path(__file__).parent / "templates"
 COOKIE = "mh_session"
-LOCK_AFTER_FAILURES = 5
 
 Handler = Callable[[Request], Awaitable[Response]]
 
@@ -78,13 +78,9 @@ class Meridian:
         """Run the page for a signed-in session; count the request against the expiry knob."""
 
         async def page(request: Request) -> Response:
-            session = self.session_of(request)
-            if session is None or not session.authenticated:
-                # a cookie whose session is gone is an expired session; no cookie is a first visit
-                expired = request.cookies.get(COOKIE) is not None
+            session, expired = signed_in(self.state, request.cookies.get(COOKIE))
+            if session is None:
                 return RedirectResponse("/login?expired=1" if expired else "/login", status_code=303)
-            if not self.state.sessions.count_request(session, self.state.knobs.session_expiry_requests):
-                return RedirectResponse("/login?expired=1", status_code=303)
             return await handler(request, session)
 
         return page
@@ -108,29 +104,21 @@ class Meridian:
         form = await request.form()
         username = str(form.get("username", "")).strip()
         password = str(form.get("password", ""))
-        captcha = self.state.captcha_active()
-        self.state.count_login_post(username)
-        if captcha:
+        verdict = check_password(self.state, username, password)
+        if verdict == "captcha":
             return self.render(request, "captcha.html")
-        knobs = self.state.knobs
-        account = self.state.accounts.get(username)
-        if self.state.failed_logins[username] >= LOCK_AFTER_FAILURES:
+        if verdict == "locked":
             return self.render(
                 request, "login.html", errors=["Your account is locked. Contact your administrator."]
             )
-        if account is None or account.password != password or knobs.reject_password:
-            self.state.count_failed_login(username)
+        if verdict == "invalid":
             return self.render(
                 request, "login.html", errors=["Invalid username or password"], username=username
             )
-        self.state.clear_failed_logins(username)
-        if knobs.password_expired:
+        if verdict == "password_expired":
             return self.render(request, "password_expired.html")
         old = self.session_of(request)
-        if old is not None:
-            self.state.sessions.drop(old.id)
-        session = self.state.sessions.new()
-        session.username, session.stage = username, "password_ok"
+        session = start_session(self.state, old.id if old else None, username, "password_ok")
         response = RedirectResponse("/login/verify", status_code=303)
         response.set_cookie(COOKIE, session.id, httponly=True, samesite="lax")
         return response

@@ -15,9 +15,8 @@ from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
-from starlette.types import Receive, Scope, Send
 
-from sandbox.faults import after_recording
+from sandbox.faults import respond_after_recording
 from sandbox.meridian.wording import APPEAL_REASONS
 from sandbox.sessions import Session
 
@@ -35,16 +34,6 @@ URLS = {
 DONE_WHEN = {"claim": "claim_number", "reason": "reason", "documents": "letter_sha256"}
 REASON_BY_VALUE = {value: (label, canonical) for value, label, canonical in APPEAL_REASONS}
 MAX_REFERENCE = 40
-
-
-class _Asgi(Response):
-    """Lets a route hand back any ASGI app (a dropped connection) where Starlette wants a Response."""
-
-    def __init__(self, app: Any) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self.app(scope, receive, send)
 
 
 class Wizard:
@@ -187,7 +176,7 @@ class Wizard:
         )
         session.data.pop("draft", None)
         page = self.portal.signed_in_page(request, session, "appeal_confirmation.html", entry=entry)
-        return _Asgi(await after_recording(self.state, page))
+        return await respond_after_recording(self.state, page)
 
     # -- history -------------------------------------------------------------------------------
 
