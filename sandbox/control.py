@@ -2,11 +2,14 @@
 
 ``GET ledger | truth | stats | accounts``, ``GET/POST knobs`` (POST replaces every knob),
 ``POST reset`` (knobs back to default; ``?all=1`` also clears ledger, counters and sessions),
-``POST accounts`` and ``POST claims`` (add a canary account or claim to the running portal).
+``POST accounts`` and ``POST claims`` (add a canary account or claim to the running portal),
+``GET inbox/{username}`` (the newest one-time code the portal sent by e-mail or SMS:
+``{"code", "sent_at", "expires_at"}``, or nulls when none was sent).
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import ValidationError
@@ -80,6 +83,17 @@ def control_routes(state: PortalState) -> Mount:
             return _bad(str(exc))
         return JSONResponse(claim.truth(), status_code=201)
 
+    async def inbox(request: Request) -> JSONResponse:
+        sent = state.inbox.latest(request.path_params["username"])
+        if sent is None:
+            return JSONResponse({"code": None, "sent_at": None, "expires_at": None})
+
+        def iso(at: float) -> str:
+            return datetime.fromtimestamp(at, UTC).isoformat()
+
+        expires = iso(sent.sent_at + state.inbox.ttl)
+        return JSONResponse({"code": sent.code, "sent_at": iso(sent.sent_at), "expires_at": expires})
+
     return Mount(
         CONTROL_PREFIX,
         routes=[
@@ -90,5 +104,6 @@ def control_routes(state: PortalState) -> Mount:
             Route("/reset", reset, methods=["POST"]),
             Route("/accounts", accounts, methods=["GET", "POST"]),
             Route("/claims", claims, methods=["POST"]),
+            Route("/inbox/{username}", inbox),
         ],
     )

@@ -2,8 +2,8 @@
 
 Every payer describes its data with a ``DataSpec``: which kinds of claims and PAs it holds, how many
 of each, in its own wording, and how its numbers look. ``generate`` turns a spec and a seed into the
-same data every time. Denial and adjustment codes are drawn from the shipped CARC/RARC lists, so any
-active code can appear on a sandbox page.
+same data every time. Denial and adjustment codes are drawn from the shipped CARC/RARC lists, and
+pharmacy reject codes from the shipped NCPDP list, so any active code can appear on a sandbox page.
 """
 
 from __future__ import annotations
@@ -66,6 +66,8 @@ class ClaimKind:
     payment: Payment
     carc: tuple[int, int] = (0, 0)  # how many CARC codes, at least and at most
     rarc: tuple[int, int] = (0, 0)
+    ncpdp: tuple[int, int] = (0, 0)  # how many NCPDP reject codes (pharmacy claims)
+    ncpdp_first: tuple[str, ...] = ()  # when given, the first reject code is one of these
 
 
 class Claim(Frozen):
@@ -79,6 +81,7 @@ class Claim(Frozen):
     wording: str
     carc: tuple[str, ...] = ()
     rarc: tuple[str, ...] = ()
+    ncpdp: tuple[str, ...] = ()  # NCPDP reject codes, the primary reject first
 
     @property
     def appealable(self) -> bool:
@@ -91,6 +94,7 @@ class Claim(Frozen):
             "status_code": self.status_code,
             "carc": list(self.carc),
             "rarc": list(self.rarc),
+            "ncpdp": list(self.ncpdp),
             "paid": str(self.paid) if self.paid is not None else None,
             "wording": self.wording,
         }
@@ -206,7 +210,19 @@ def make_claim(
         "carc": carc,
         "rarc": rarc,
     }
+    if kind.ncpdp != (0, 0):  # drawn only for kinds that have them: other payers' data stays the same
+        values["ncpdp"] = _ncpdp_codes(kind, rng)
     return Claim.model_validate({**values, **overrides})
+
+
+def _ncpdp_codes(kind: ClaimKind, rng: random.Random) -> tuple[str, ...]:
+    """The primary reject (from ``ncpdp_first`` when given), then others from the whole list."""
+    count = rng.randint(*kind.ncpdp)
+    if count == 0:
+        return ()
+    every = _active(CodeSystem.NCPDP_REJECT)
+    first = rng.choice(kind.ncpdp_first or every)
+    return (first, *rng.sample([c for c in every if c != first], count - 1))
 
 
 def _code_key(code: str) -> tuple[str, int]:

@@ -36,6 +36,13 @@ class Knobs(BaseModel):
     record_then_fail: RecordThenFail = "none"
     reject_password: bool = Field(default=False, description="refuse correct credentials")
     password_expired: bool = Field(default=False, description="demand a password change after login")
+    history_lag_requests: int | None = Field(
+        default=None,
+        ge=0,
+        le=100_000,
+        description="a recorded appeal shows in the portal's history only after this many more requests "
+        "(None: the portal's own lag; portals without a lagging history ignore it)",
+    )
 
     def with_changes(self, **changes: object) -> Knobs:
         """A copy with some knobs changed, validated like a fresh model."""

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 DEFAULT_SEED = 7
 
-SecondFactor = Literal["totp", "security_questions", "none"]
+SecondFactor = Literal["totp", "security_questions", "out_of_band", "none"]
 
 ANSWER_WORDS = ("Juniper", "Biscuit", "Marigold", "Halifax", "Pontiac", "Wren", "Odessa", "Clover")
 

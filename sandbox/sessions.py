@@ -1,4 +1,5 @@
-"""Server-side sessions and one-time-code checks, shared by the sandbox apps.
+"""Server-side sessions and one-time-code checks (TOTP, codes sent out of band), shared by the
+sandbox apps.
 
 Sessions live in the portal's state (not in signed cookies) so that a test can see and end them,
 and so that the session-expiry knob can count a session's authenticated requests.
@@ -10,6 +11,7 @@ import hmac
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -106,3 +108,59 @@ class TotpGuard:
     def clear(self) -> None:
         with self._lock:
             self._last_step.clear()
+
+
+CodeVerdict = Literal["ok", "used", "expired", "invalid"]
+
+
+@dataclass
+class SentCode:
+    code: str
+    sent_at: float
+    used: bool = False
+
+
+class CodeInbox:
+    """One-time codes a portal "sends" by e-mail or SMS, and the inbox they land in.
+
+    Only a user's newest code is valid; it works once and expires ``ttl`` seconds after it was sent.
+    The inbox keeps showing the newest code after it was used, as a mailbox would (the bot's poll
+    skips a code that was already there before its login). ``now`` is handed in so that a test can
+    age a code without waiting.
+    """
+
+    def __init__(self, *, ttl: float = 300.0, now: Callable[[], float] = time.time) -> None:
+        self.ttl = ttl
+        self.now = now
+        self._codes: dict[str, SentCode] = {}
+        self._lock = threading.Lock()
+
+    def send(self, username: str) -> SentCode:
+        with self._lock:
+            previous = self._codes.get(username)
+            code = f"{secrets.randbelow(10**6):06d}"
+            while previous is not None and code == previous.code:  # a new code must look new
+                code = f"{secrets.randbelow(10**6):06d}"
+            sent = SentCode(code=code, sent_at=self.now())
+            self._codes[username] = sent
+            return sent
+
+    def latest(self, username: str) -> SentCode | None:
+        with self._lock:
+            return self._codes.get(username)
+
+    def check(self, username: str, code: str) -> CodeVerdict:
+        with self._lock:
+            sent = self._codes.get(username)
+            if sent is None or not hmac.compare_digest(sent.code, code.strip()):
+                return "invalid"
+            if sent.used:
+                return "used"
+            if self.now() - sent.sent_at > self.ttl:
+                return "expired"
+            sent.used = True
+            return "ok"
+
+    def clear(self) -> None:
+        with self._lock:
+            self._codes.clear()

@@ -12,7 +12,7 @@ import threading
 import uuid
 from collections import Counter
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict
 from sandbox.data import Claim, Patient, PriorAuth, generate, make_claim, make_pa, make_patient, unique
 from sandbox.knobs import Knobs
 from sandbox.payers import DEFAULT_SEED, AccountSpec, SandboxAccount, SandboxPayer
-from sandbox.sessions import SessionStore, TotpGuard
+from sandbox.sessions import CodeInbox, SessionStore, TotpGuard
 
 
 class LedgerEntry(BaseModel):
@@ -31,6 +31,7 @@ class LedgerEntry(BaseModel):
     appeal_number: str
     reference: str
     claim_number: str
+    fill_date: date | None = None  # pharmacy claims are keyed by Rx number and fill date
     reason: str  # the bot.models.AppealReason value the portal's choice stands for
     explanation: str
     letter_filename: str
@@ -64,8 +65,10 @@ class PortalState:
         self.accounts: dict[str, SandboxAccount] = {a.username: a for a in payer.demo_accounts(seed)}
 
         self.ledger: list[LedgerEntry] = []
+        self._recorded_at: dict[str, int] = {}  # appeal number -> the request count when recorded
         self.sessions = SessionStore()
         self.totp = TotpGuard()
+        self.inbox = CodeInbox()  # codes sent by e-mail or SMS; read at /__sandbox/inbox/{username}
         self.login_posts: Counter[str] = Counter()
         self.second_factor_posts: Counter[str] = Counter()
         self.failed_logins: Counter[str] = Counter()
@@ -105,12 +108,13 @@ class PortalState:
             return self._error_rng.choice(knobs.error_statuses)
 
     def reset(self, *, everything: bool = False) -> None:
-        """Knobs back to default; with ``everything`` also the ledger, counters, sessions and
-        one-time-code memory (accounts and claims added since startup stay)."""
+        """Knobs back to default; with ``everything`` also the ledger, counters, sessions,
+        one-time-code memory and inbox (accounts and claims added since startup stay)."""
         with self._lock:
             self.set_knobs(Knobs())
             if everything:
                 self.ledger.clear()
+                self._recorded_at.clear()
                 self.login_posts.clear()
                 self.second_factor_posts.clear()
                 self.failed_logins.clear()
@@ -118,6 +122,7 @@ class PortalState:
                 self.errors_injected = 0
                 self.sessions.clear()
                 self.totp.clear()
+                self.inbox.clear()
 
     # -- counters ------------------------------------------------------------------------------
 
@@ -244,8 +249,18 @@ class PortalState:
             number = unique(self.payer.appeal_number, self._appeal_rng, self._taken)
             entry = LedgerEntry(appeal_number=number, received_at=datetime.now(UTC), **fields)
             self.ledger.append(entry)
+            self._recorded_at[number] = self.requests
             return entry
 
     def ledger_entries(self, *, reference: str | None = None) -> list[LedgerEntry]:
         with self._lock:
             return [e for e in self.ledger if reference is None or e.reference == reference]
+
+    def history_entries(self, *, default_lag: int = 0) -> list[LedgerEntry]:
+        """The ledger as a lagging appeal history shows it: an entry appears only once the portal
+        has served more than ``history_lag_requests`` requests (the knob, else ``default_lag``)
+        since it was recorded. The lag is read now, so turning the knob down shows entries at once."""
+        with self._lock:
+            lag = self._knobs.history_lag_requests
+            lag = default_lag if lag is None else lag
+            return [e for e in self.ledger if self.requests - self._recorded_at.get(e.appeal_number, 0) > lag]
