@@ -30,6 +30,7 @@ FILES: dict[CodeSystem, tuple[str, ...]] = {
 }
 
 STOP_COLUMNS = ("stop_date", "deactivation_date")
+LOCAL_COLUMN = "va_local_entry"  # VA-only codes in VistA's NCPDP list; some differ from NCPDP's only by case
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,9 @@ class CodeLists:
     sources: dict[CodeSystem, list[Path]] = field(default_factory=dict)
 
     def get(self, system: CodeSystem, code: str) -> Code | None:
-        return self.codes.get(system, {}).get(code.strip().upper())
+        known = self.codes.get(system, {})
+        code = code.strip()
+        return known.get(code) or known.get(code.upper())
 
     def describe(self, system: CodeSystem, code: str) -> str | None:
         found = self.get(system, code)

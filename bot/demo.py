@@ -258,9 +258,11 @@ def run_demo(
     seed: int = 7,
     on_progress: Callable[[int, int], None] | None = None,
     base_settings: dict[str, Any] | None = None,
+    sandbox: SandboxServer | None = None,
 ) -> DemoResult:
-    chosen = payers or payer_ids()
-    with workspace(keep) as work, SandboxServer(chosen, seed=seed) as sandbox:
+    """Run the demo; a caller that wants to look at the portals afterwards hands in ``sandbox``."""
+    chosen = payers or (sandbox.payers if sandbox else payer_ids())
+    with workspace(keep) as work, _serving(sandbox, chosen, seed) as sandbox:
         for payer in chosen:
             if knobs:
                 sandbox.portal(payer).set_knobs(knobs)
@@ -313,6 +315,15 @@ def run_demo(
         result.checks = verify(services, sandbox)
         services.engine.dispose()
         return result
+
+
+@contextmanager
+def _serving(given: SandboxServer | None, payers: list[str], seed: int) -> Iterator[SandboxServer]:
+    if given is not None:
+        yield given.start()
+        return
+    with SandboxServer(payers, seed=seed) as server:
+        yield server
 
 
 def _demo_accounts(sandbox: SandboxServer, payers: list[str]) -> list[Any]:

@@ -1,0 +1,5 @@
+"""``python -m bot.cli`` runs the ``payerbot`` command."""
+
+from bot.cli import main
+
+main()
