@@ -45,15 +45,20 @@ def single_scheduler(services: Services) -> Iterator[None]:
     """Hold the one-scheduler lock for as long as the scheduler runs."""
     engine = services.engine
     if engine.dialect.name == "postgresql":
-        conn: Connection = engine.connect()
+        conn: Connection = engine.connect()  # held for the scheduler's life: the lock is the session's
         try:
             got = conn.exec_driver_sql(f"SELECT pg_try_advisory_lock({SCHEDULER_LOCK_KEY})").scalar()
             conn.commit()
             if not got:
                 raise SchedulerBusy("another payerbot scheduler holds this database's lock")
-            yield
+            try:
+                yield
+            finally:
+                # the pool keeps the session open after close(), so the lock is released by name
+                conn.exec_driver_sql(f"SELECT pg_advisory_unlock({SCHEDULER_LOCK_KEY})")
+                conn.commit()
         finally:
-            conn.close()  # ending the session releases the advisory lock
+            conn.close()
         return
     database = engine.url.database or "payerbot.db"
     lock_path = Path(f"{database}.scheduler.lock")
@@ -108,7 +113,6 @@ def build_scheduler(services: Services) -> BackgroundScheduler:
     ticks = Ticks(services)
     scheduler = BackgroundScheduler(
         executors={"default": ThreadPoolExecutor(max_workers=3)},
-        job_defaults={"coalesce": True, "max_instances": 1},  # a slow tick never piles up
         timezone="UTC",
     )
     jobs: list[tuple[str, Any, float]] = [
@@ -123,6 +127,8 @@ def build_scheduler(services: Services) -> BackgroundScheduler:
             seconds=seconds,
             id=name,
             name=name,
+            max_instances=1,  # a slow tick never overlaps itself
+            coalesce=True,  # ticks missed while one ran become one tick, not a burst
             next_run_time=services.clock.now(),  # first tick at start, then every interval
             misfire_grace_time=max(int(seconds), 1),  # a tick late by more than its interval is dropped
         )

@@ -124,12 +124,16 @@ def payer_ids() -> list[str]:
 
 
 def get_payer(payer_id: str) -> SandboxPayer:
-    try:
-        return registry()[payer_id]
-    except KeyError:
-        raise ValueError(
-            f"unknown sandbox payer '{payer_id}' (known: {', '.join(payer_ids()) or 'none'})"
-        ) from None
+    """One payer, importing only its own package (a broken sibling does not stop it)."""
+    import sandbox
+
+    if payer_id.isidentifier() and any(
+        m.name == payer_id and m.ispkg for m in pkgutil.iter_modules(sandbox.__path__)
+    ):
+        payer = getattr(importlib.import_module(f"sandbox.{payer_id}"), "PAYER", None)
+        if isinstance(payer, SandboxPayer) and payer.payer_id == payer_id:
+            return payer
+    raise ValueError(f"unknown sandbox payer '{payer_id}' (known: {', '.join(payer_ids()) or 'none'})")
 
 
 def accounts(payers: list[str] | None = None, *, seed: int = DEFAULT_SEED) -> list[SandboxAccount]:
