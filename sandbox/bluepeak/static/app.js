@@ -433,7 +433,7 @@
   }
 
   function sideBySide(first, second) {
-    return V2 ? h("div", { class: "pk-grid" }, second, first) : [first, second];
+    return V2 ? [h("div", { class: "pk-grid" }, second, first)] : [first, second];
   }
 
   async function claimView(token, id) {
@@ -453,7 +453,7 @@
     const actions = c.appealable
       ? button(W.file_appeal, { onclick: () => openAppeal(c) })
       : h("p", { class: cls("note", "pk-note") }, "Appeals can be filed once the claim is finalized.");
-    main.replaceChildren(h("h1", {}, `Claim ${c.claim_number}`), sideBySide(patientSection(c.patient), claim), codes, h("div", { class: cls("actions", "pk-actions") }, actions));
+    main.replaceChildren(h("h1", {}, `Claim ${c.claim_number}`), ...sideBySide(patientSection(c.patient), claim), codes, h("div", { class: cls("actions", "pk-actions") }, actions));
   }
 
   async function paView(token, id) {
@@ -468,7 +468,7 @@
     ];
     if (p.reason) items.push(item("reason", "Decision reason", p.reason));
     items.push(item("status", W.status, p.status));
-    main.replaceChildren(h("h1", {}, `Authorization ${p.pa_number}`), sideBySide(patientSection(p.patient), section("Authorization", "Authorization details", items)));
+    main.replaceChildren(h("h1", {}, `Authorization ${p.pa_number}`), ...sideBySide(patientSection(p.patient), section("Authorization", "Authorization details", items)));
   }
 
   // -- appeals -------------------------------------------------------------------------------
