@@ -21,9 +21,14 @@ def utcnow() -> datetime:
 
 
 class UTCDateTime(TypeDecorator[datetime]):
-    """Aware UTC datetimes on every engine (SQLite keeps no zone; naive values are read as UTC)."""
+    """Aware UTC datetimes on every engine.
 
-    impl = sa.DateTime
+    PostgreSQL stores ``timestamptz`` (so a row an upstream system inserts with its
+    ``CURRENT_TIMESTAMP`` default is right whatever the server's time zone); SQLite keeps no zone,
+    so values are stored as naive UTC, which is also what its ``CURRENT_TIMESTAMP`` writes.
+    """
+
+    impl = sa.DateTime(timezone=True)
     cache_ok = True
 
     def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
@@ -31,10 +36,16 @@ class UTCDateTime(TypeDecorator[datetime]):
             return None
         if value.tzinfo is None:
             raise ValueError("naive datetime given to a UTC column")
-        return value.astimezone(UTC).replace(tzinfo=None)
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
     def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
-        return value.replace(tzinfo=UTC) if value is not None else None
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+NOW = sa.text("CURRENT_TIMESTAMP")
 
 
 NAMING = {
@@ -112,13 +123,13 @@ class WorkItem(Base):
     payer: Mapped[str] = mapped_column(sa.String(40))
     account: Mapped[str] = mapped_column(sa.String(200))
     payload: Mapped[dict[str, Any]]
-    priority: Mapped[int] = mapped_column(default=0)
-    not_before: Mapped[datetime] = mapped_column(default=utcnow)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    priority: Mapped[int] = mapped_column(default=0, server_default="0")
+    not_before: Mapped[datetime] = mapped_column(default=utcnow, server_default=NOW)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=NOW)
     # written by the bot
     payload_digest: Mapped[str | None] = mapped_column(sa.String(64))
-    state: Mapped[str] = mapped_column(sa.String(20), default="queued")
-    attempts: Mapped[int] = mapped_column(default=0)
+    state: Mapped[str] = mapped_column(sa.String(20), default="queued", server_default="queued")
+    attempts: Mapped[int] = mapped_column(default=0, server_default="0")
     lease_owner: Mapped[str | None] = mapped_column(sa.String(200))
     lease_token: Mapped[int | None]
     lease_expires_at: Mapped[datetime | None]
@@ -128,7 +139,7 @@ class WorkItem(Base):
     result: Mapped[dict[str, Any] | None]
     confirmation_id: Mapped[str | None] = mapped_column(sa.String(200))
     submission_reference: Mapped[str | None] = mapped_column(sa.String(200))
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow, server_default=NOW)
     finished_at: Mapped[datetime | None]
 
 

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-29 15:22:44.784901
+Create Date: 2026-11-29 15:58:36.980359
 """
 
 from __future__ import annotations
@@ -29,19 +29,19 @@ def upgrade() -> None:
     sa.Column('second_factor', sa.String(length=30), nullable=False),
     sa.Column('enabled', sa.Boolean(), nullable=False),
     sa.Column('disabled_reason', sa.String(length=500), nullable=True),
-    sa.Column('disabled_at', bot.db.UTCDateTime(), nullable=True),
+    sa.Column('disabled_at', bot.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('totp_last_step', sa.BigInteger(), server_default='0', nullable=False),
     sa.Column('lease_owner', sa.String(length=200), nullable=True),
     sa.Column('lease_token', sa.Integer(), nullable=False),
-    sa.Column('lease_expires_at', bot.db.UTCDateTime(), nullable=True),
-    sa.Column('lease_taken_at', bot.db.UTCDateTime(), nullable=True),
-    sa.Column('created_at', bot.db.UTCDateTime(), nullable=False),
+    sa.Column('lease_expires_at', bot.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('lease_taken_at', bot.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', bot.db.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_accounts')),
     sa.UniqueConstraint('payer', 'account', name=op.f('uq_accounts_payer_account'))
     )
     op.create_table('audit_events',
     sa.Column('id', sa.Integer(), autoincrement=False, nullable=False),
-    sa.Column('at', bot.db.UTCDateTime(), nullable=False),
+    sa.Column('at', bot.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('actor', sa.String(length=200), nullable=False),
     sa.Column('host', sa.String(length=200), nullable=False),
     sa.Column('payer', sa.String(length=40), nullable=True),
@@ -72,7 +72,7 @@ def upgrade() -> None:
     sa.Column('field', sa.String(length=200), nullable=False),
     sa.Column('key_id', sa.String(length=64), nullable=False),
     sa.Column('ciphertext', sa.LargeBinary(), nullable=False),
-    sa.Column('updated_at', bot.db.UTCDateTime(), nullable=False),
+    sa.Column('updated_at', bot.db.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_vault_records')),
     sa.UniqueConstraint('payer', 'account', 'field', name=op.f('uq_vault_records_payer_account_field'))
     )
@@ -83,23 +83,23 @@ def upgrade() -> None:
     sa.Column('payer', sa.String(length=40), nullable=False),
     sa.Column('account', sa.String(length=200), nullable=False),
     sa.Column('payload', sa.JSON(), nullable=False),
-    sa.Column('priority', sa.Integer(), nullable=False),
-    sa.Column('not_before', bot.db.UTCDateTime(), nullable=False),
-    sa.Column('created_at', bot.db.UTCDateTime(), nullable=False),
+    sa.Column('priority', sa.Integer(), server_default='0', nullable=False),
+    sa.Column('not_before', bot.db.UTCDateTime(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
+    sa.Column('created_at', bot.db.UTCDateTime(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
     sa.Column('payload_digest', sa.String(length=64), nullable=True),
-    sa.Column('state', sa.String(length=20), nullable=False),
-    sa.Column('attempts', sa.Integer(), nullable=False),
+    sa.Column('state', sa.String(length=20), server_default='queued', nullable=False),
+    sa.Column('attempts', sa.Integer(), server_default='0', nullable=False),
     sa.Column('lease_owner', sa.String(length=200), nullable=True),
     sa.Column('lease_token', sa.Integer(), nullable=True),
-    sa.Column('lease_expires_at', bot.db.UTCDateTime(), nullable=True),
+    sa.Column('lease_expires_at', bot.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('last_error', sa.Text(), nullable=True),
     sa.Column('last_error_kind', sa.String(length=60), nullable=True),
     sa.Column('canonical_status', sa.String(length=40), nullable=True),
     sa.Column('result', sa.JSON(), nullable=True),
     sa.Column('confirmation_id', sa.String(length=200), nullable=True),
     sa.Column('submission_reference', sa.String(length=200), nullable=True),
-    sa.Column('updated_at', bot.db.UTCDateTime(), nullable=False),
-    sa.Column('finished_at', bot.db.UTCDateTime(), nullable=True),
+    sa.Column('updated_at', bot.db.UTCDateTime(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
+    sa.Column('finished_at', bot.db.UTCDateTime(timezone=True), nullable=True),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_work_items')),
     sa.UniqueConstraint('idempotency_key', name=op.f('uq_work_items_idempotency_key'))
     )
@@ -111,7 +111,7 @@ def upgrade() -> None:
     op.create_table('item_events',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('item_id', sa.Integer(), nullable=False),
-    sa.Column('at', bot.db.UTCDateTime(), nullable=False),
+    sa.Column('at', bot.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('from_state', sa.String(length=20), nullable=True),
     sa.Column('to_state', sa.String(length=20), nullable=False),
     sa.Column('attempt', sa.Integer(), nullable=False),
@@ -130,8 +130,8 @@ def upgrade() -> None:
     sa.Column('account', sa.String(length=200), nullable=False),
     sa.Column('action', sa.String(length=40), nullable=False),
     sa.Column('attempt', sa.Integer(), nullable=False),
-    sa.Column('started_at', bot.db.UTCDateTime(), nullable=False),
-    sa.Column('ended_at', bot.db.UTCDateTime(), nullable=True),
+    sa.Column('started_at', bot.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('ended_at', bot.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('outcome', sa.String(length=20), nullable=False),
     sa.Column('error_kind', sa.String(length=60), nullable=True),
     sa.Column('error', sa.Text(), nullable=True),
@@ -151,8 +151,8 @@ def upgrade() -> None:
     sa.Column('lease_token', sa.Integer(), nullable=False),
     sa.Column('reference', sa.String(length=200), nullable=False),
     sa.Column('state', sa.String(length=20), nullable=False),
-    sa.Column('started_at', bot.db.UTCDateTime(), nullable=False),
-    sa.Column('confirmed_at', bot.db.UTCDateTime(), nullable=True),
+    sa.Column('started_at', bot.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('confirmed_at', bot.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('confirmation_id', sa.String(length=200), nullable=True),
     sa.Column('via', sa.String(length=20), nullable=True),
     sa.Column('evidence_png', sa.String(length=500), nullable=True),
