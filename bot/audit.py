@@ -21,6 +21,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
+from tenacity import retry, retry_if_exception_type, stop_after_attempt
 
 from bot.clock import Clock, SystemClock
 from bot.db import AuditEvent, AuditHead
@@ -123,12 +124,15 @@ class AuditTrail:
             "submission_id": submission_id,
             "detail": json.dumps(detail, sort_keys=True, default=str) if detail else None,
         }
-        for _ in range(5):  # a concurrent append took our link: read the new head and go again
-            try:
-                return self._append(fields)
-            except IntegrityError:
-                continue
-        raise RuntimeError("audit trail: could not append after 5 concurrent conflicts")
+        return self._append_retrying(fields)
+
+    @retry(
+        retry=retry_if_exception_type(IntegrityError),  # a concurrent append took our link
+        stop=stop_after_attempt(5),
+        reraise=True,
+    )
+    def _append_retrying(self, fields: dict[str, Any]) -> int:
+        return self._append(fields)
 
     def _append(self, fields: dict[str, Any]) -> int:
         with self.engine.connect() as conn:
