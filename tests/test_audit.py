@@ -93,9 +93,19 @@ def test_a_deleted_newest_row_is_detected(engine: Engine) -> None:
     assert not report.ok and report.first_broken_id == 5
 
 
-def test_two_writers_never_fork_the_chain(engine: Engine) -> None:
-    a, b = _trail(engine), _trail(engine)
-    for i in range(10):
-        (a if i % 2 else b).record(AuditAction.LOGIN, "ok", item_id=i)
-    report = a.verify()
-    assert report.ok and report.checked == 10
+def test_concurrent_writers_never_fork_the_chain(engine: Engine) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    trails = [_trail(engine) for _ in range(4)]
+
+    def write(n: int) -> None:
+        for i in range(10):
+            trails[n].record(AuditAction.LOGIN, "ok", item_id=n * 100 + i)
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        list(pool.map(write, range(4)))
+    report = trails[0].verify()
+    assert report.ok and report.checked == 40
+    with engine.connect() as conn:
+        ids = conn.execute(sa.select(AuditEvent.item_id)).scalars().all()
+    assert sorted(ids) == sorted(n * 100 + i for n in range(4) for i in range(10))
