@@ -62,6 +62,12 @@ class Heartbeat:
     def lost(self) -> bool:
         return self._lost.is_set()
 
+    def renew(self) -> None:
+        """Extend the lease now (not at the next beat); raise ``StaleLease`` when it is gone."""
+        self.check()
+        if not self.beat_now():
+            raise StaleLease("this worker's lease could not be extended; not going on")
+
     def check(self) -> None:
         if self._lost.is_set():
             raise StaleLease("this worker's lease was taken back")

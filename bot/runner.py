@@ -304,7 +304,12 @@ class Runner:
             if self.dry_run:
                 raise DryRunStop("dry run: stopped at the final review page, before the submit click")
             faults.point("before_intent")
-            hb.check()
+            # a fresh beat first: the queue refuses an intent whose lease ends within its margin,
+            # and the click should have a whole lease ahead of it, not what is left of the last beat
+            hb.renew()
+            submission["id"] = self.s.queue.begin_submission(item, item.reference)
+            committed = time.monotonic()
+            # recorded once the intent is committed, so a refused intent leaves no "submitting" record
             self.s.audit.record(
                 AuditAction.SUBMISSION_INTENT,
                 "submitting",
@@ -315,8 +320,6 @@ class Runner:
                 correlation_id=run_id,
                 submission_id=item.reference,
             )
-            submission["id"] = self.s.queue.begin_submission(item, item.reference)
-            committed = time.monotonic()
             faults.point("after_intent")
             if time.monotonic() - committed > SUBMIT_WINDOW_SECONDS:
                 raise StaleLease("paused between the submit intent and the click; not clicking")

@@ -1,0 +1,210 @@
+"""Exactly-once appeals with real worker processes, real databases and real Chromium.
+
+Workers are ``payerbot worker --once`` subprocesses against the Meridian sandbox over HTTP. They
+are killed (``os._exit`` through ``PAYERBOT_FAULT``) at every step of a submission, paused with
+SIGSTOP past their lease, and answered with a recorded-but-failed submit; afterwards the portal's
+ledger holds every approved appeal exactly once and the database says the same.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from tests.e2e_support import (
+    FAULT_EXIT,
+    Workspace,
+    account_row,
+    all_final,
+    appealable_claims,
+    audit_rows,
+    enqueue_appeals,
+    event_rows,
+    finish,
+    item_rows,
+    ledger_by_reference,
+    ledger_of,
+    make_workspace,
+    poll,
+    process_state,
+    reap_expired,
+    run_worker,
+    seed_account,
+    spawn_worker,
+    stopped_process_cleanup,
+    submission_rows,
+)
+from tests.fixtures.sandbox import SandboxPortal
+
+POINTS = ("before_intent", "after_intent", "after_click", "after_confirm")
+# Crashes per fault point on each engine; the SQLite and PostgreSQL runs together make twice this.
+CRASHES_PER_POINT = int(os.environ.get("PAYERBOT_TEST_CRASHES_PER_POINT", "5"))
+NTH = (1, 2, 3)  # which arrival at the point crashes: the first, second or third submit of a run
+MAX_CLEAN_RUNS = 4
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def ws(tmp_path: Path, db_url: str) -> Workspace:
+    workspace = make_workspace(tmp_path, db_url)
+    yield workspace  # type: ignore[misc]
+    workspace.dispose()
+
+
+def assert_exactly_once(ws: Workspace, portal: SandboxPortal, ids: list[int], username: str) -> None:
+    """Every approved appeal is in the ledger once, with the confirmation the database holds."""
+    ledger = ledger_by_reference(portal.state)
+    ours = [e.reference for e in ledger_of(portal.state, username)]
+    rows = item_rows(ws, ids)
+    assert len(rows) == len(ids), "an item was lost"
+    problems = []
+    for row in rows:
+        entries = ledger.get(row["submission_reference"] or "", [])
+        if row["state"] != "done" or entries != [row["confirmation_id"]]:
+            problems.append((row["id"], row["state"], row["confirmation_id"], entries, row["last_error"]))
+        if row["lease_owner"] is not None or row["lease_token"] is not None:
+            problems.append((row["id"], "still leased"))
+    assert not problems, problems
+    assert sorted(ours) == sorted(r["submission_reference"] for r in rows), "ledger and queue disagree"
+    for row in rows:
+        subs = submission_rows(ws, row["id"])
+        confirmed = [s for s in subs if s["state"] == "confirmed"]
+        assert [s["confirmation_id"] for s in confirmed] == [row["confirmation_id"]], subs
+        assert not [s for s in subs if s["state"] == "submitting"], subs
+
+
+# -- crashes at each step of a submission ---------------------------------------------------------
+
+
+def test_a_worker_killed_at_any_step_of_a_submission_never_loses_or_doubles_an_appeal(
+    ws: Workspace, meridian_sandbox: SandboxPortal
+) -> None:
+    """Each crash is one worker run carrying a batch of appeals; ``point:exit:n`` kills it on the
+    n-th submit of the run, so crashes land on different items. Every next run first recovers the
+    item the last one died on (reconciling through the portal's history), then crashes again."""
+    portal = meridian_sandbox
+    account, login = seed_account(ws, portal.state)
+    ids: list[int] = []
+    schedule = [(point, NTH[i % len(NTH)]) for i in range(CRASHES_PER_POINT) for point in POINTS]
+    crashed: Counter[str] = Counter()
+    started = time.monotonic()
+    env = {"record": "never", "max_attempts_appeal": 100, "batch_size": 4}
+
+    for point, nth in schedule:
+        # enough fresh appeals that the n-th submit of this run exists
+        fresh = sum(1 for r in item_rows(ws, ids) if r["state"] == "queued" and r["attempts"] == 0)
+        if fresh < nth + 1:
+            ids += enqueue_appeals(ws, "meridian", account, appealable_claims(portal.state, nth + 1 - fresh))
+        run = run_worker(ws, fault=f"{point}:exit:{nth}", **env)
+        assert run.returncode == FAULT_EXIT, f"{point}:{nth} did not fire\n{run.describe()}"
+        crashed[point] += 1
+        reap_expired(ws)
+
+    for _ in range(MAX_CLEAN_RUNS):
+        if all_final(ws, ids):
+            break
+        run = run_worker(ws, **env)
+        assert run.returncode == 0, run.describe()
+        reap_expired(ws)
+    elapsed = time.monotonic() - started
+
+    assert crashed == dict.fromkeys(POINTS, CRASHES_PER_POINT)
+    assert_exactly_once(ws, portal, ids, login.username)
+    assert account_row(ws, "meridian", account)["lease_owner"] is None
+    subs = submission_rows(ws)
+    # a crash after the click is recovered from the portal's history, one after the intent by a
+    # history lookup that finds nothing and a fresh submit; the others need no reconciliation
+    assert sum(s["via"] == "history" for s in subs) == crashed["after_click"]
+    assert sum(s["state"] == "not_found" for s in subs) == crashed["after_intent"]
+    found = audit_rows(ws, action="reconcile", outcome="found")
+    assert len(found) == crashed["after_click"]
+    print(
+        f"\n{ws.db_url.split(':')[0]}: {sum(crashed.values())} crashes {dict(crashed)}, "
+        f"{len(ids)} appeals, ledger {len(ledger_of(portal.state, login.username))}, {elapsed:.0f} s"
+    )
+
+
+# -- a worker paused past its lease --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("point", ["after_intent", "before_intent"])
+def test_a_worker_paused_past_its_lease_never_clicks_after_another_took_the_item(
+    ws: Workspace, meridian_sandbox: SandboxPortal, point: str
+) -> None:
+    portal = meridian_sandbox
+    ws.lease_seconds = 11  # just over the queue's 10 s submit margin: the pause outlives it quickly
+    account, login = seed_account(ws, portal.state)
+    [item_id] = enqueue_appeals(ws, "meridian", account, appealable_claims(portal.state, 1))
+    [reference_row] = item_rows(ws, [item_id])
+
+    paused = spawn_worker(ws, fault=f"{point}:stop", record="never")
+    with stopped_process_cleanup(paused):
+        poll(lambda: process_state(paused.pid) == "T", timeout=90, what="the worker to stop", watch=paused)
+        held = account_row(ws, "meridian", account)
+        assert held["lease_owner"] is not None
+        expires = held["lease_expires_at"]
+        poll(lambda: datetime.now(UTC) > expires, timeout=ws.lease_seconds + 5, what="the lease to expire")
+
+        taker = run_worker(ws, record="never")
+        assert taker.returncode == 0, taker.describe()
+        [row] = item_rows(ws, [item_id])
+        assert row["state"] == "done", row
+
+        os.kill(paused.pid, signal.SIGCONT)
+        woke = finish(paused)
+
+    assert woke.returncode == 0, woke.describe()
+    refusals = woke.events("lease lost; stopping the batch")
+    assert refusals, woke.describe()
+    ledger = ledger_by_reference(portal.state)
+    reference = row["submission_reference"]
+    assert ledger[reference] == [row["confirmation_id"]], ledger.get(reference)
+    assert [e.reference for e in ledger_of(portal.state, login.username)] == [reference]
+    subs = submission_rows(ws, item_id)
+    if point == "after_intent":  # the paused worker's intent was looked up, not found, and superseded
+        assert [s["state"] for s in subs] == ["not_found", "confirmed"], subs
+        assert "not clicking" in refusals[0]["error"]
+    else:
+        assert [s["state"] for s in subs] == ["confirmed"], subs
+    assert reference_row["idempotency_key"] == row["idempotency_key"]
+
+
+# -- recorded by the portal, but the answer failed ------------------------------------------------
+
+
+@pytest.mark.parametrize("failure", ["502", "drop"])
+def test_a_submit_recorded_while_its_answer_failed_is_reconciled_not_resent(
+    ws: Workspace, meridian_sandbox: SandboxPortal, failure: str
+) -> None:
+    portal = meridian_sandbox
+    account, login = seed_account(ws, portal.state)
+    ids = enqueue_appeals(ws, "meridian", account, appealable_claims(portal.state, 2))
+    portal.state.update_knobs(record_then_fail=failure)
+    expected_error = "PortalServerError" if failure == "502" else "PortalTimeout"
+
+    # the knob stays on: a second click would be recorded again; reconciliation must not click
+    run = run_worker(ws, record="never")
+    assert run.returncode == 0, run.describe()
+    assert len(ledger_of(portal.state, login.username)) == 2
+
+    assert_exactly_once(ws, portal, ids, login.username)
+    for item_id in ids:
+        [sub] = submission_rows(ws, item_id)
+        assert sub["via"] == "history"
+        # the first attempt ended transient (a retry), the next one found it in the history
+        moves = [(e["to_state"], e["detail"] or "") for e in event_rows(ws, item_id)]
+        waits = [d for to, d in moves if to == "retry_wait"]
+        assert len(waits) == 1 and waits[0].startswith(expected_error), moves
+        assert moves[-1][0] == "done" and "via history" in moves[-1][1], moves
+        [found] = audit_rows(ws, action="reconcile", item_id=item_id)
+        assert (
+            found["outcome"] == "found"
+            and found["submission_id"] == item_rows(ws, [item_id])[0]["confirmation_id"]
+        )
