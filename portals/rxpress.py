@@ -230,15 +230,23 @@ class RxPressPortal(Portal):
             )
         return request.fill_date
 
-    def _cell(self, table: Locator, label: str) -> str:
-        return self.steps.read(table.get_by_label(label, exact=True))
+    def _details(self, table: Locator, needed: tuple[str, ...]) -> dict[str, str]:
+        """A detail table (a row header and its value on each row), read in one step."""
+        rows = self.steps.table(table.get_by_role("row"))
+        details = {row[0]: row[1] for row in rows if len(row) == 2}
+        for label in needed:
+            if not details.get(label):
+                cell = describe_locator(table.get_by_label(label, exact=True))
+                raise PortalChanged(f"the {self.display_name} page shows no '{label}'", locator=cell)
+        return details
 
-    def _status(self, table: Locator, label: str, what: str) -> str:
-        cell = table.get_by_label(label, exact=True)
-        status = self.steps.read(cell)
-        if not status:
-            raise PortalChanged(f"the {what} shows no status", locator=describe_locator(cell))
-        return status
+    def _date(self, shown: dict[str, str], label: str) -> date | None:
+        try:
+            return parse_us_date(shown.get(label, ""))
+        except ValueError:
+            raise PortalChanged(
+                f"the {self.display_name} page shows '{label}' in another date format"
+            ) from None
 
     def check_claim_status(self, request: ClaimStatusRequest) -> ClaimReading:
         fill = self._fill_date(request)
@@ -246,16 +254,15 @@ class RxPressPortal(Portal):
         # the fill date is a date of care (patient data): never written into the steps
         fields = [("Rx number", number, True), ("Fill date", format_us_date(fill), False)]
         self._search("Claim Inquiry", fields, self.claim_detail, "claim")
-        detail = self.claim_detail
-        shown = (self._cell(detail, "Rx number"), parse_us_date(self._cell(detail, "Fill date")))
-        if shown != (number, fill):
+        shown = self._details(self.claim_detail, ("Rx number", "Fill date", "Claim status", *PATIENT_LABELS))
+        if (shown["Rx number"], self._date(shown, "Fill date")) != (number, fill):
             raise PortalChanged("the claim page shows another claim than the one searched for")
         return ClaimReading(
             claim_number=number,
-            status_text=self._status(detail, "Claim status", "claim page"),
+            status_text=shown["Claim status"],
             codes=self._reject_codes(),
-            paid_amount=parse_money(self._cell(detail, "Plan paid")),
-            sensitive=tuple(self._cell(detail, label) for label in PATIENT_LABELS),
+            paid_amount=parse_money(shown.get("Plan paid", "")),
+            sensitive=tuple(shown[label] for label in PATIENT_LABELS),
         )
 
     def _reject_codes(self) -> tuple[PayerCode, ...]:
@@ -280,16 +287,16 @@ class RxPressPortal(Portal):
         number = request.pa_number
         fields = [("PA number", number, True)]
         self._search("Prior Authorization Status", fields, self.pa_detail, "prior authorization")
-        detail = self.pa_detail
-        if self._cell(detail, "PA number") != number:
+        shown = self._details(self.pa_detail, ("PA number", "PA status", *PATIENT_LABELS))
+        if shown["PA number"] != number:
             raise PortalChanged("the PA page shows another authorization than the one searched for")
         return PaReading(
             pa_number=number,
-            status_text=self._status(detail, "PA status", "PA page"),
-            valid_from=parse_us_date(self._cell(detail, "Effective date")),
-            valid_to=parse_us_date(self._cell(detail, "Expiration date")),
-            detail=self.steps.read_optional(detail.get_by_label("Reason", exact=True)),
-            sensitive=tuple(self._cell(detail, label) for label in PATIENT_LABELS),
+            status_text=shown["PA status"],
+            valid_from=self._date(shown, "Effective date"),
+            valid_to=self._date(shown, "Expiration date"),
+            detail=shown.get("Reason") or None,
+            sensitive=tuple(shown[label] for label in PATIENT_LABELS),
         )
 
     # -- redeterminations -----------------------------------------------------------------------
@@ -315,8 +322,9 @@ class RxPressPortal(Portal):
         self.steps.click(form.get_by_role("button", name="Review request", exact=True))
         self._land_work(self.summary.or_(self.work_alert), "redetermination review")
         self._raise_messages("redetermination request")
+        summary = self._details(self.summary, ("Rx number", "Your reference"))
         for label, expected in (("Rx number", number), ("Your reference", reference)):
-            if self._cell(self.summary, label) != expected:
+            if summary[label] != expected:
                 raise PortalChanged(f"the review page shows another {label.lower()} than was entered")
         self.steps.expect(self.submit, target="submit")
         gate()  # commits "submitting" and refuses a stale lease; only then the click
