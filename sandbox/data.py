@@ -68,6 +68,7 @@ class ClaimKind:
     rarc: tuple[int, int] = (0, 0)
     ncpdp: tuple[int, int] = (0, 0)  # how many NCPDP reject codes (pharmacy claims)
     ncpdp_first: tuple[str, ...] = ()  # when given, the first reject code is one of these
+    appealable: bool | None = None  # None: any finalized (F) claim can be appealed
 
 
 class Claim(Frozen):
@@ -82,10 +83,11 @@ class Claim(Frozen):
     carc: tuple[str, ...] = ()
     rarc: tuple[str, ...] = ()
     ncpdp: tuple[str, ...] = ()  # NCPDP reject codes, the primary reject first
+    appeal_allowed: bool | None = None  # the payer's own rule, where it is not "finalized"
 
     @property
     def appealable(self) -> bool:
-        return self.category.startswith("F")
+        return self.category.startswith("F") if self.appeal_allowed is None else self.appeal_allowed
 
     def truth(self) -> dict[str, Any]:
         return {
@@ -212,6 +214,8 @@ def make_claim(
     }
     if kind.ncpdp != (0, 0):  # drawn only for kinds that have them: other payers' data stays the same
         values["ncpdp"] = _ncpdp_codes(kind, rng)
+    if kind.appealable is not None:
+        values["appeal_allowed"] = kind.appealable
     return Claim.model_validate({**values, **overrides})
 
 

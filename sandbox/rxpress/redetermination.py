@@ -20,7 +20,7 @@ from starlette.routing import Route
 
 from sandbox.faults import respond_after_recording
 from sandbox.rxpress.formats import parse_fill_date
-from sandbox.rxpress.wording import REDETERMINABLE, REDETERMINATION_REASONS
+from sandbox.rxpress.wording import REDETERMINATION_REASONS
 from sandbox.sessions import Session
 
 if TYPE_CHECKING:
@@ -88,7 +88,7 @@ class Redeterminations:
             return [NOT_FOUND]
         if claim.category == "A3":
             return [RESUBMIT]
-        if claim.category not in REDETERMINABLE:
+        if not claim.appealable:
             return [NOT_REJECTED]
         return []
 

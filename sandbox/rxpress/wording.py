@@ -38,19 +38,17 @@ MISSING_INVALID = tuple(
     )
 )
 
+# Only a claim the plan adjudicated and refused (REJECTED) can be sent for redetermination.
 CLAIM_KINDS: tuple[ClaimKind, ...] = (
-    ClaimKind("F1", "65", "PAID", 14, "full"),
+    ClaimKind("F1", "65", "PAID", 14, "full", appealable=False),
     ClaimKind("F2", None, "REJECTED", 16, "none", ncpdp=(1, 3), ncpdp_first=COMMON_REJECTS),
     ClaimKind(
         "A3", "21", "REJECTED - INVALID CLAIM DATA", 4, "none", ncpdp=(1, 1), ncpdp_first=MISSING_INVALID
     ),
-    ClaimKind("F3", "686", "REVERSED", 4, "none"),
+    ClaimKind("F3", "686", "REVERSED", 4, "none", appealable=False),
     ClaimKind("P1", None, "IN PROCESS", 4, "pending"),
     ClaimKind("A2", "20", "CAPTURED - PENDING ADJUDICATION", 3, "pending"),
 )
-
-# Only a claim the plan adjudicated and refused can be sent for redetermination.
-REDETERMINABLE = frozenset({"F2"})
 
 PA_KINDS: tuple[PaKind, ...] = (
     PaKind(PaDecision.APPROVED, "APPROVED", 9, dated=True),
