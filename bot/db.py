@@ -210,6 +210,25 @@ class Run(Base):
     error: Mapped[str | None] = mapped_column(sa.Text)
     steps: Mapped[dict[str, Any] | None]
     bundle_path: Mapped[str | None] = mapped_column(sa.String(500))
+    replay_of: Mapped[str | None] = mapped_column(sa.String(40))  # set on an operator's replay of a run
+
+
+class PageFingerprint(Base):
+    """The last good structure of one portal page (payer + URL path), kept from successful runs.
+
+    A page shows a few states (a search form, then its results), so a row keeps the states seen
+    lately; a failed run's page is compared with the state closest to what it saw.
+    """
+
+    __tablename__ = "page_fingerprints"
+    __table_args__ = (sa.UniqueConstraint("payer", "url_path"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    payer: Mapped[str] = mapped_column(sa.String(40))
+    url_path: Mapped[str] = mapped_column(sa.String(500))
+    states: Mapped[list[Any]] = mapped_column(sa.JSON())
+    run_id: Mapped[str | None] = mapped_column(sa.String(40))
+    seen_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class AuditEvent(Base):

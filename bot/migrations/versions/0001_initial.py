@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-29 15:58:36.980359
+Create Date: 2026-11-29 16:17:25.370835
 """
 
 from __future__ import annotations
@@ -64,6 +64,16 @@ def upgrade() -> None:
     sa.Column('last_id', sa.Integer(), nullable=False),
     sa.Column('last_hash', sa.String(length=64), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_audit_head'))
+    )
+    op.create_table('page_fingerprints',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('payer', sa.String(length=40), nullable=False),
+    sa.Column('url_path', sa.String(length=500), nullable=False),
+    sa.Column('states', sa.JSON(), nullable=False),
+    sa.Column('run_id', sa.String(length=40), nullable=True),
+    sa.Column('seen_at', bot.db.UTCDateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_page_fingerprints')),
+    sa.UniqueConstraint('payer', 'url_path', name=op.f('uq_page_fingerprints_payer_url_path'))
     )
     op.create_table('vault_records',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -137,6 +147,7 @@ def upgrade() -> None:
     sa.Column('error', sa.Text(), nullable=True),
     sa.Column('steps', sa.JSON(), nullable=True),
     sa.Column('bundle_path', sa.String(length=500), nullable=True),
+    sa.Column('replay_of', sa.String(length=40), nullable=True),
     sa.ForeignKeyConstraint(['item_id'], ['work_items.id'], name=op.f('fk_runs_item_id_work_items'), ondelete='SET NULL'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_runs'))
     )
@@ -192,6 +203,7 @@ def downgrade() -> None:
 
     op.drop_table('work_items')
     op.drop_table('vault_records')
+    op.drop_table('page_fingerprints')
     op.drop_table('audit_head')
     op.drop_table('audit_events')
     op.drop_table('accounts')
