@@ -32,14 +32,21 @@ from bot.errors import (
 from bot.evidence import capture_evidence
 from bot.heartbeat import Heartbeat
 from bot.logging import get_logger
-from bot.models import AppealRequest, ClaimStatusRequest, ItemState, PaStatusRequest, WorkKind
+from bot.models import (
+    AppealRequest,
+    ClaimStatusRequest,
+    ItemState,
+    PaStatusRequest,
+    WorkKind,
+    payload_digest,
+)
 from bot.portal import ACTION_FOR_KIND, Action, Portal
 from bot.redact import PROCESS_SECRETS, Redactor
 from bot.services import Services
 from bot.session import AccountSession
 from bot.steps import StepRecorder
 from portals import get_portal
-from scenarios.recorder import RecordMode, RunInfo, RunRecorder, new_run_id
+from scenarios.recorder import PlannedStop, RecordMode, RunInfo, RunRecorder, new_run_id
 
 log = get_logger()
 
@@ -49,8 +56,10 @@ longer than this (a stopped process, a frozen VM) refuses to click when it wakes
 may be someone else's, and that worker will reconcile through the portal's history instead."""
 
 
-class DryRunStop(PayerbotError):
+class DryRunStop(PlannedStop):
     """Dry run: the submission stopped at the final review page, before the click."""
+
+    outcome = "dry_run"
 
 
 class InternalError(NeedsHuman):
@@ -123,7 +132,8 @@ class Runner:
             except (LoginRejected, CaptchaShown, AccountDisabled) as exc:
                 # the account cannot log in: every item waiting for it goes to a person, at once
                 self._hand_all(remaining, exc, report)
-                self.s.queue.hand_account_to_human(batch.payer, batch.account, exc.message)
+                if not self.dry_run:
+                    self.s.queue.hand_account_to_human(batch.payer, batch.account, exc.message)
                 remaining = []
             except _LoginTrouble:
                 break  # the portal is unwell at login: leave the rest for a later lease
@@ -132,6 +142,9 @@ class Runner:
 
     def _hand_all(self, items: list[Any], error: PayerbotError, report: BatchReport) -> None:
         for item in items:
+            if self.dry_run:  # a dry run writes nothing to the queue, whatever happens
+                report.outcomes.append(ItemOutcome(item.id, "dry_run", error=error.message))
+                continue
             self.s.queue.mark_running(item)
             state = self.s.queue.fail(item, error)
             self._audit_failure(item, error, state)
@@ -222,6 +235,9 @@ class Runner:
             account=item.account,
             action=str(ACTION_FOR_KIND[item.kind]),
             attempt=item.attempt,
+            payload_digest=payload_digest(
+                item.kind, item.payer, item.account, item.request.model_dump(mode="json")
+            ),
             portal_url=session.portal_url,
             dry_run=self.dry_run,
         )
@@ -298,6 +314,7 @@ class Runner:
             if found is not None:
                 return found
         files = appeal_files(request, self.s.settings.documents_dir)
+        recorder.redactor.add(request.explanation)  # free text typed into the form may name the patient
         submission: dict[str, int] = {}
 
         def gate() -> None:

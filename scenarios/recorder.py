@@ -1,11 +1,15 @@
 """Recording one portal run, and the bundle it leaves when it fails (or when asked).
 
-Each run works in a private temporary folder: a screenshot after each step that changes the page
-(patient data masked), the Playwright trace (started after login: the login runs in a context of
-its own) and the HAR of the run's own browser context. A run that ends as expected throws the
-folder away and keeps only its light record (steps and timings, in the ``runs`` table). A failed
-run's folder is scrubbed (credentials, cookies, patient data) and moved to
-``<artifacts>/runs/<run id>`` with 0700 permissions, with ``bundle.json`` describing it.
+Each run works in a private temporary folder: a screenshot after each step (patient data masked;
+a read, which changes nothing, shares the screenshot of the page it read), the Playwright trace
+(started after login: the login runs in a context of its own) and the HAR of the run's own browser
+context. A run that ends as expected (or at a planned stop) throws the folder away and keeps only
+its light record (steps and timings, in the ``runs`` table). A failed run's folder is scrubbed
+(credentials, cookies, patient data) and moved to ``<artifacts>/runs/<run id>`` with 0700
+permissions, with ``bundle.json`` describing it.
+
+Every recorded run also notes the structure (fingerprint) of each page it worked on, once the page
+is loaded, so that a later failure can be compared with the last good look of the same page.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import os
 import shutil
 import tempfile
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
@@ -32,7 +36,17 @@ from scenarios.fingerprint import page_fingerprint
 from scenarios.scrub import scrub_har, scrub_trace
 
 PAGE_CHANGING = frozenset({StepKind.NAVIGATE, StepKind.CLICK})
+# after these the page may show new data, so its patient values are learned for scrubbing
+SHOWS_NEW_DATA = PAGE_CHANGING | {StepKind.EXPECT}
+# the first of these after a page change finds the page loaded: the moment to fingerprint it
+PAGE_LOADED = frozenset({StepKind.FILL, StepKind.SELECT, StepKind.UPLOAD, StepKind.EXPECT, StepKind.READ})
 BUNDLE_FILE = "bundle.json"
+
+
+class PlannedStop(PayerbotError):
+    """The run stopped where it was told to: before the submit click of a dry run or a replay."""
+
+    outcome = "stopped"
 
 
 class RecordMode(StrEnum):
@@ -59,6 +73,7 @@ class RunInfo(BaseModel):
     payload_digest: str | None = None
     portal_url: str | None = None
     dry_run: bool = False
+    replay_of: str | None = None  # the run an operator replayed
 
 
 class Bundle(BaseModel):
@@ -74,6 +89,8 @@ class Bundle(BaseModel):
     fingerprint: list[str] = Field(default_factory=list)
     steps: list[Step] = Field(default_factory=list)
     files: dict[str, str] = Field(default_factory=dict)
+    # URL path -> the distinct fingerprints the page showed once loaded (a form, then its results)
+    pages: dict[str, list[list[str]]] = Field(default_factory=dict)
 
     @classmethod
     def load(cls, folder: Path) -> Bundle:
@@ -106,7 +123,9 @@ class RunRecorder:
         self.work = Path(tempfile.mkdtemp(prefix="payerbot-run-"))  # mkdtemp makes it 0700
         self.sensitive: Callable[[], list[Locator]] = list
         self._tracing = False
-        self.fingerprints: dict[str, list[str]] = {}
+        self._context: BrowserContext | None = None
+        self._last_shot: str | None = None
+        self._page_changed = True
 
     @property
     def recording(self) -> bool:
@@ -120,6 +139,7 @@ class RunRecorder:
 
     def attach(self, context: BrowserContext, sensitive: Callable[[], list[Locator]]) -> None:
         self.sensitive = sensitive
+        self._context = context
         if self.recording:
             # no screencast: its frames would show patient data unmasked; DOM snapshots are scrubbed
             context.tracing.start(screenshots=False, snapshots=True, sources=False)
@@ -135,19 +155,62 @@ class RunRecorder:
         except PlaywrightError:
             pass
 
+    @contextlib.contextmanager
+    def _trace_group(self, name: str) -> Iterator[None]:
+        """The recorder's own calls (masks, screenshots) folded under one entry of the trace."""
+        if not self._tracing or self._context is None:
+            yield
+            return
+        try:
+            self._context.tracing.group(name)
+        except PlaywrightError:
+            yield
+            return
+        try:
+            yield
+        finally:
+            with contextlib.suppress(PlaywrightError):
+                self._context.tracing.group_end()
+
     def on_step(self, step: Step, page: Page) -> None:
-        if step.kind not in PAGE_CHANGING and step.outcome == Outcome.OK:
+        failed = step.outcome == Outcome.FAILED
+        if not failed and step.kind == StepKind.READ and not self._page_changed:
+            step.screenshot = self._last_shot  # a read changes nothing on the page
             return
-        self.learn_sensitive(page)
-        if not self.recording:
+        if not failed and step.kind not in SHOWS_NEW_DATA and not self.recording:
             return
+        with self._trace_group(f"payerbot: record step {step.index}"):
+            if failed or step.kind in SHOWS_NEW_DATA:
+                self.learn_sensitive(page)
+            if not self.recording:
+                return
+            if not failed and step.kind in PAGE_LOADED and self._page_changed:
+                self._note_page(step, page)
+            if step.kind == StepKind.READ and not failed:
+                step.screenshot = self._last_shot
+            else:
+                self._screenshot(step, page)
+        if step.kind in PAGE_CHANGING:
+            self._page_changed = True
+
+    def _note_page(self, step: Step, page: Page) -> None:
+        """Keep the loaded page's fingerprint under its path (scrubbed when the run ends)."""
+        self._page_changed = False
+        if not step.url_path:
+            return
+        found = page_fingerprint(page)
+        states = self.bundle.pages.setdefault(step.url_path, [])
+        if found and found not in states:
+            states.append(found)
+
+    def _screenshot(self, step: Step, page: Page) -> None:
         name = f"steps/{step.index:03d}-{step.kind}.jpg"
         (self.work / "steps").mkdir(exist_ok=True)
         try:
             page.screenshot(
                 path=str(self.work / name), type="jpeg", quality=60, mask=self.sensitive(), timeout=5_000
             )
-            step.screenshot = name
+            step.screenshot = self._last_shot = name
         except PlaywrightError:
             pass
 
@@ -160,12 +223,24 @@ class RunRecorder:
         bundle = self.bundle
         bundle.steps = list(steps)
         bundle.ended_at = datetime.now(UTC)
-        bundle.outcome = "ok" if error is None else "failed"
-        keep = self.mode == RecordMode.ALWAYS or (error is not None and self.recording)
+        if error is None:
+            bundle.outcome = "ok"
+        elif isinstance(error, PlannedStop):
+            bundle.outcome = error.outcome
+        else:
+            bundle.outcome = "failed"
+        failed = bundle.outcome == "failed"
+        keep = self.mode == RecordMode.ALWAYS or (failed and self.recording)
         if error is not None:
             self._describe_error(error)
         if page is not None and keep:
-            self._capture_page(page)
+            with self._trace_group("payerbot: the page as the run ended"):
+                self._capture_page(page)
+        # patient values learned late (a name read on the last page) may sit in earlier fingerprints
+        bundle.pages = {
+            path: [[self.redactor.scrub(x) for x in state] for state in states]
+            for path, states in bundle.pages.items()
+        }
         if self._tracing:
             try:
                 if keep:
