@@ -57,6 +57,8 @@ class Workspace:
     db_url: str
     key_file: Path
     lease_seconds: float = 30.0
+    # settings every process of this deployment shares: the workers, and the test's own reaper
+    config: dict[str, Any] = field(default_factory=dict)
     # the workers' TMPDIR: short, because Chromium puts a unix socket path in it (108 bytes at most)
     tmp: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="pb-")))
     engine: Engine = field(init=False)
@@ -86,6 +88,7 @@ class Workspace:
             "documents_dir": self.documents,
             "vault_key_file": self.key_file,
             "lease_seconds": self.lease_seconds,
+            **self.config,
             **overrides,
         }
         return Settings(**values)
@@ -109,7 +112,7 @@ class Workspace:
                 "TMPDIR": str(self.tmp),
             }
         )
-        for key, value in extra.items():
+        for key, value in {**self.config, **extra}.items():
             name = key if key.isupper() else f"PAYERBOT_{key.upper()}"
             if value is None:
                 env.pop(name, None)

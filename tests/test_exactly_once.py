@@ -34,6 +34,7 @@ from tests.e2e_support import (
     poll,
     process_state,
     reap_expired,
+    run_cli,
     run_worker,
     seed_account,
     spawn_worker,
@@ -95,14 +96,15 @@ def test_a_worker_killed_at_any_step_of_a_submission_never_loses_or_doubles_an_a
     schedule = [(point, NTH[i % len(NTH)]) for i in range(CRASHES_PER_POINT) for point in POINTS]
     crashed: Counter[str] = Counter()
     started = time.monotonic()
-    env = {"record": "never", "max_attempts_appeal": 100, "batch_size": 4}
+    # the same item may be crashed on several times; the reaper must not run it out of attempts
+    ws.config.update(record="never", max_attempts_appeal=100, batch_size=4)
 
     for point, nth in schedule:
         # enough fresh appeals that the n-th submit of this run exists
         fresh = sum(1 for r in item_rows(ws, ids) if r["state"] == "queued" and r["attempts"] == 0)
         if fresh < nth + 1:
             ids += enqueue_appeals(ws, "meridian", account, appealable_claims(portal.state, nth + 1 - fresh))
-        run = run_worker(ws, fault=f"{point}:exit:{nth}", **env)
+        run = run_worker(ws, fault=f"{point}:exit:{nth}")
         assert run.returncode == FAULT_EXIT, f"{point}:{nth} did not fire\n{run.describe()}"
         crashed[point] += 1
         reap_expired(ws)
@@ -110,7 +112,7 @@ def test_a_worker_killed_at_any_step_of_a_submission_never_loses_or_doubles_an_a
     for _ in range(MAX_CLEAN_RUNS):
         if all_final(ws, ids):
             break
-        run = run_worker(ws, **env)
+        run = run_worker(ws)
         assert run.returncode == 0, run.describe()
         reap_expired(ws)
     elapsed = time.monotonic() - started
@@ -129,6 +131,33 @@ def test_a_worker_killed_at_any_step_of_a_submission_never_loses_or_doubles_an_a
         f"\n{ws.db_url.split(':')[0]}: {sum(crashed.values())} crashes {dict(crashed)}, "
         f"{len(ids)} appeals, ledger {len(ledger_of(portal.state, login.username))}, {elapsed:.0f} s"
     )
+
+
+def test_a_crash_after_the_click_on_the_last_attempt_goes_to_a_person_and_retry_reconciles(
+    ws: Workspace, meridian_sandbox: SandboxPortal
+) -> None:
+    """Out of attempts with a submit that may have reached the portal: not "failed" (which says it
+    was never sent) but needs_human; `payerbot queue retry` then reconciles instead of resubmitting."""
+    portal = meridian_sandbox
+    ws.config.update(record="never", max_attempts_appeal=1)
+    account, login = seed_account(ws, portal.state)
+    [item_id] = enqueue_appeals(ws, "meridian", account, appealable_claims(portal.state, 1))
+
+    run = run_worker(ws, fault="after_click:exit")
+    assert run.returncode == FAULT_EXIT, run.describe()
+    assert reap_expired(ws) == 1
+    [row] = item_rows(ws, [item_id])
+    assert (row["state"], row["last_error_kind"]) == ("needs_human", "AmbiguousSubmission"), row
+    assert "may have reached the portal" in row["last_error"]
+    assert len(ledger_of(portal.state, login.username)) == 1
+
+    retried = run_cli(ws, "queue", "retry", str(item_id))
+    assert retried.returncode == 0, retried.describe()
+    again = run_worker(ws)
+    assert again.returncode == 0, again.describe()
+
+    assert_exactly_once(ws, portal, [item_id], login.username)
+    assert [s["via"] for s in submission_rows(ws, item_id)] == ["history"]
 
 
 # -- a worker paused past its lease --------------------------------------------------------------

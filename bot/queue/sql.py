@@ -104,6 +104,10 @@ def event(
 
 
 LEASE_CLEARED: dict[str, Any] = {"lease_owner": None, "lease_token": None, "lease_expires_at": None}
+AMBIGUOUS_NOTE = (
+    "no attempts left, and an earlier submit may have reached the portal: check its appeal history "
+    "(`payerbot queue retry` reconciles with it before any new submit)"
+)
 
 
 def return_items(
@@ -118,8 +122,10 @@ def return_items(
     """Take leased and running items matching ``where`` back from their lease.
 
     Unstarted items go back to ``queued`` as they were. Started ones have used an attempt: back to
-    ``queued`` while attempts remain, else ``failed``. An appeal whose submit may have gone out is
-    safe either way: its open ``submitting`` record makes the next worker reconcile first.
+    ``queued`` while attempts remain, else ``failed``. An appeal whose submit may have gone out
+    (an open ``submitting`` record) is never failed: while attempts remain the next worker
+    reconciles it first; out of attempts it goes to a person (``needs_human``), since the portal
+    may well hold it and "failed" would say it was never sent.
     """
     rows = conn.execute(
         sa.select(items.c.id, items.c.state, items.c.kind, items.c.attempts, items.c.lease_owner)
@@ -129,14 +135,28 @@ def return_items(
     ).all()
     if not rows:
         return 0
+    open_submits = set(
+        conn.execute(
+            sa.select(submissions.c.item_id).where(
+                submissions.c.item_id.in_([r.id for r in rows]), submissions.c.state == "submitting"
+            )
+        ).scalars()
+    )
     requeue: list[int] = []
     exhausted: list[int] = []
+    ambiguous: list[int] = []
     log = []
     for row in rows:
         out_of_attempts = row.state == ItemState.RUNNING and row.attempts >= max_attempts(row.kind)
-        to_state = ItemState.FAILED if out_of_attempts else ItemState.QUEUED
-        (exhausted if out_of_attempts else requeue).append(row.id)
-        note = f"{detail}; no attempts left" if out_of_attempts else detail
+        if out_of_attempts and row.id in open_submits:
+            to_state, note = ItemState.NEEDS_HUMAN, f"{detail}; {AMBIGUOUS_NOTE}"
+            ambiguous.append(row.id)
+        elif out_of_attempts:
+            to_state, note = ItemState.FAILED, f"{detail}; no attempts left"
+            exhausted.append(row.id)
+        else:
+            to_state, note = ItemState.QUEUED, detail
+            requeue.append(row.id)
         log.append(
             event(
                 row.id,
@@ -162,6 +182,19 @@ def return_items(
                 state=ItemState.FAILED.value,
                 last_error=f"{detail}; no attempts left",
                 last_error_kind="LeaseExpired",
+                finished_at=now,
+                updated_at=now,
+                **LEASE_CLEARED,
+            )
+        )
+    if ambiguous:
+        conn.execute(
+            sa.update(items)
+            .where(items.c.id.in_(ambiguous))
+            .values(
+                state=ItemState.NEEDS_HUMAN.value,
+                last_error=f"{detail}; {AMBIGUOUS_NOTE}",
+                last_error_kind="AmbiguousSubmission",
                 finished_at=now,
                 updated_at=now,
                 **LEASE_CLEARED,
