@@ -130,8 +130,9 @@ class Runner:
                 log.warning("lease lost; stopping the batch", item_id=item.id, error=exc.message)
                 break
             except (LoginRejected, CaptchaShown, AccountDisabled) as exc:
-                # the account cannot log in: every item waiting for it goes to a person, at once
-                self._hand_all(remaining, exc, report)
+                # the account cannot log in: this item (already running, so the sweep of queued
+                # items below misses it) and every item waiting for it go to a person, at once
+                self._hand_all([item, *remaining], exc, report)
                 if not self.dry_run:
                     self.s.queue.hand_account_to_human(batch.payer, batch.account, exc.message)
                 remaining = []
@@ -145,8 +146,11 @@ class Runner:
             if self.dry_run:  # a dry run writes nothing to the queue, whatever happens
                 report.outcomes.append(ItemOutcome(item.id, "dry_run", error=error.message))
                 continue
-            self.s.queue.mark_running(item)
-            state = self.s.queue.fail(item, error)
+            try:
+                self.s.queue.mark_running(item)
+                state = self.s.queue.fail(item, error)
+            except StaleLease:
+                continue  # already settled, or no longer this worker's
             self._audit_failure(item, error, state)
             report.outcomes.append(ItemOutcome(item.id, str(state), error=error.message))
 
