@@ -284,6 +284,10 @@ def test_server_errors_in_the_page_or_the_api_raise_portal_server_error(
     assert "Something went wrong" in signed_in.page.get_by_role("alert").inner_text()
     with pytest.raises(PortalServerError, match="shows an error"):
         signed_in.check_page()
+    # the shell loads and its script does not: the shell's own error state, with no 5xx document
+    bluepeak.state.update_knobs(error_rate=0.5, error_statuses=(502,), error_seed=_seed_failing_after(1, 2))
+    with pytest.raises(PortalServerError, match="could not load"):
+        signed_in.check_claim_status(ClaimStatusRequest(claim_number=number))
 
 
 def test_expired_session_raises_session_expired(signed_in: BluePeakPortal, bluepeak: SandboxPortal) -> None:

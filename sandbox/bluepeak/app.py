@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from html import escape
 from pathlib import Path
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -35,20 +36,31 @@ SHELL = """<!doctype html>
 <title>{brand}</title>
 <link rel="stylesheet" href="/static/app.css">
 <script id="bp-config" type="application/json">{config}</script>
-</head>
-<body class="{body_class}">
-<div id="{root_id}" data-root><div class="spinner" role="progressbar" aria-label="Loading"></div></div>
-<div class="toasts" aria-live="polite" data-toasts></div>
-<script src="/static/app.js" onerror="bpLoadFailed()"></script>
 <script>
+// defined before the app's script tag: its error event fires before the parser reads on
 function bpLoadFailed() {{
   document.querySelector("[data-root]").innerHTML = '<div role="alert" class="app-error">'
     + '<h2>Something went wrong</h2><p>BluePeak could not load. Please try again later.</p></div>';
 }}
 </script>
+</head>
+<body class="{body_class}">
+<div id="{root_id}" data-root><div class="spinner" role="progressbar" aria-label="Loading"></div></div>
+<div class="toasts" aria-live="polite" data-toasts></div>
+<script src="/static/app.js" onerror="bpLoadFailed()"></script>
 </body>
 </html>
 """
+
+
+class Revalidated(StaticFiles):
+    """The app's files, revalidated on every load (they carry no version in their names), so the
+    knobs reach the script and style sheet of every page load, not only the first."""
+
+    def file_response(self, *args: Any, **kwargs: Any) -> Response:
+        response = super().file_response(*args, **kwargs)
+        response.headers["Cache-Control"] = "no-cache"
+        return response
 
 
 def shell(state: PortalState) -> str:
@@ -82,7 +94,7 @@ def build_app(state: PortalState) -> Starlette:
         Route("/", root),
         Route("/app", app_shell),
         Route("/app/{path:path}", app_shell),
-        Mount("/static", StaticFiles(directory=STATIC), name="static"),
+        Mount("/static", Revalidated(directory=STATIC), name="static"),
         Route("/api/session", api.session_info),
         Route("/api/login", api.login, methods=["POST"]),
         Route("/api/login/answer", api.answer, methods=["POST"]),
