@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Locator, Page
 
 from bot.queue.types import Evidence
@@ -22,6 +23,17 @@ def sha256_file(path: Path) -> str:
         for chunk in iter(lambda: fh.read(1 << 16), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def page_html(page: Page) -> str:
+    """The page's HTML and, after it, each frame's: a framed portal confirms inside a frame."""
+    parts = [page.content()]
+    for frame in page.main_frame.child_frames:
+        try:
+            parts.append(f"\n<!-- frame {frame.name or 'unnamed'} -->\n{frame.content()}")
+        except PlaywrightError:  # a frame detached while we read
+            continue
+    return "".join(parts)
 
 
 def capture_evidence(
@@ -39,7 +51,7 @@ def capture_evidence(
     page.screenshot(path=str(png), full_page=True, mask=mask)
     for locator in mask:
         redactor.add(*locator.all_inner_texts())
-    html.write_text(redactor.scrub(page.content()), encoding="utf-8")
+    html.write_text(redactor.scrub(page_html(page)), encoding="utf-8")
     for path in (png, html):
         path.chmod(0o600)
     return Evidence(str(png), sha256_file(png), str(html), sha256_file(html))

@@ -30,6 +30,7 @@ from bot.errors import (
     StaleLease,
     Transient,
 )
+from bot.evidence import capture_evidence
 from bot.mapping import StatusMapper
 from bot.models import (
     AppealReason,
@@ -41,6 +42,7 @@ from bot.models import (
     WorkKind,
 )
 from bot.portal import AppealFiles, LoginSecrets, SecondFactorKind
+from bot.redact import Redactor
 from bot.status import ClaimRule, PaRule, normalize_wording, normalized
 from bot.steps import StepKind, StepRecorder
 from portals import get_portal
@@ -367,7 +369,7 @@ def test_a_slow_portal_is_waited_for_without_timers(signed_in: RxPressPortal, rx
 
 
 def test_redetermination_is_confirmed_once_with_the_ledger_number(
-    signed_in: RxPressPortal, rxpress: SandboxPortal, files: AppealFiles
+    signed_in: RxPressPortal, rxpress: SandboxPortal, files: AppealFiles, tmp_path: Path
 ) -> None:
     claim = canary_claim(rxpress.state, "REJECTED")
     reference, gate = _reference("ok"), Gate()
@@ -382,6 +384,14 @@ def test_redetermination_is_confirmed_once_with_the_ledger_number(
     assert entry.attachments == ("chart-notes.pdf",)
     clicks = [s.locator or "" for s in signed_in.steps.steps if s.kind == StepKind.CLICK]
     assert sum("Submit redetermination request" in c for c in clicks) == 1
+    evidence = capture_evidence(
+        signed_in.page,
+        folder=tmp_path,
+        stem="confirmation",
+        redactor=Redactor(),
+        mask=signed_in.sensitive_locators(),
+    )
+    assert entry.appeal_number in Path(evidence.html_path).read_text()  # the frame's page is kept too
 
 
 def test_gate_that_raises_prevents_the_submit_click(
