@@ -178,6 +178,7 @@ class Runner:
                     if attempt_in_run == 2:
                         raise
                     log.info("session expired mid-batch; logging in again", item_id=item.id)
+                    run_id = new_run_id(item.id)  # the expired attempt kept its own run record
                     session.renew()
             raise AssertionError("unreachable")
         except (StaleLease, LoginRejected, CaptchaShown, _LoginTrouble):
