@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from typer.testing import CliRunner
 
 from bot.cli import app as cli_app
-from sandbox import Knobs, PortalState, SandboxError, SandboxServer, accounts, get_payer
+from sandbox import Knobs, PortalState, SandboxError, SandboxServer, accounts, get_payer, payer_ids
 from sandbox.sessions import SessionStore, TotpGuard
 
 
@@ -53,8 +53,8 @@ def test_the_same_seed_gives_the_same_data_and_accounts() -> None:
     assert PortalState(payer, 7).truth() == PortalState(payer, 7).truth()
     assert PortalState(payer, 7).truth()["claims"] != PortalState(payer, 8).truth()["claims"]
     assert accounts(seed=7) == accounts(seed=7)
-    assert accounts(seed=7)[0].totp_secret != accounts(seed=8)[0].totp_secret
-    pyotp.TOTP(accounts()[0].totp_secret or "").now()  # a usable base32 secret
+    assert accounts(["meridian"], seed=7)[0].totp_secret != accounts(["meridian"], seed=8)[0].totp_secret
+    pyotp.TOTP(accounts(["meridian"])[0].totp_secret or "").now()  # a usable base32 secret
 
 
 def test_accounts_added_before_start_can_sign_in() -> None:
@@ -103,7 +103,8 @@ def test_cli_lists_demo_accounts_as_json_with_urls() -> None:
     rows = json.loads(result.stdout)
     assert {r["username"] for r in rows} >= {"mh.billing", "mh.appeals"}
     meridian = [r for r in rows if r["payer"] == "meridian"]
-    assert all(r["totp_secret"] and r["url"] == "http://127.0.0.1:8400" for r in meridian)
+    port = 8400 + payer_ids().index("meridian")  # payer N (in sorted order) on BASE+N
+    assert all(r["totp_secret"] and r["url"] == f"http://127.0.0.1:{port}" for r in meridian)
 
 
 def test_cli_names_an_unknown_payer() -> None:
