@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Page
+from playwright.sync_api import Page, expect
 from pydantic import SecretStr
 
 from bot.codelists import shipped_codelists
@@ -508,3 +508,28 @@ def test_renamed_redesign_raises_portal_changed_naming_the_locator(
     assert changed.value.locator and "File an appeal" in changed.value.locator
     assert gate.calls == 0
     assert [e for e in bluepeak.state.ledger if e.claim_number == claim.claim_number] == []
+
+
+def test_renamed_dialog_asks_for_the_reference_on_a_second_step(
+    signed_in: BluePeakPortal, bluepeak: SandboxPortal, files: AppealFiles, page: Page
+) -> None:
+    """What a person sees after the rename (the bot stops before it, see above): the same appeal,
+    sent with the renamed controls, the reference on a second step."""
+    bluepeak.state.update_knobs(redesign="renamed")
+    claim = newest_claim(bluepeak.state, "Not covered")
+    page.goto(f"{bluepeak.url}/app/claims")
+    page.get_by_role("link", name=claim.claim_number).click()
+    page.get_by_role("button", name="Request a review").click()
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_label("Appeal type").select_option(label="Something else")
+    dialog.get_by_label("Explanation").fill("Sent by hand.")
+    dialog.get_by_label("Request letter (PDF)").set_input_files(files.letter)
+    expect(dialog.get_by_text("appeal-letter.pdf attached")).to_be_visible()
+    expect(dialog.get_by_label("Internal tracking ID")).to_have_count(0)
+    dialog.get_by_role("button", name="Continue").click()
+    reference = _reference("by-hand")
+    dialog.get_by_label("Internal tracking ID").fill(reference)
+    dialog.get_by_role("button", name="Send request").click()
+    expect(page.get_by_role("status").filter(has_text="Request number: BPA-APL-")).to_be_visible()
+    [entry] = bluepeak.state.ledger_entries(reference=reference)
+    assert entry.claim_number == claim.claim_number and entry.reason == "other"
