@@ -285,6 +285,8 @@ class BluePeakPortal(Portal):
     ) -> SubmissionResult:
         self._open_from_list("/app/claims", "Claims", request.claim_number, "claim")
         self._land(self.file_appeal.or_(self.not_appealable), "appeal button")
+        if self.steps.read(self.claim.get_by_label("Claim number", exact=True)) != request.claim_number:
+            raise PortalChanged("the claim page shows another claim than the one opened for the appeal")
         refusal = self.steps.read_optional(self.not_appealable)
         if refusal is not None:
             raise PortalValidationError(f"{self.display_name} refused the appeal: {refusal}")
