@@ -196,7 +196,9 @@ def verify(services: Services, sandbox: SandboxServer) -> list[Check]:
             expected = pa.decision.value
             correct_value = (item.result or {}).get("decision") == expected
         else:
-            entries = state.ledger_entries(reference=item.submission_reference)
+            # an appeal that never reached its submit has no reference: nothing of it can be in the ledger
+            reference = item.submission_reference
+            entries = state.ledger_entries(reference=reference) if reference else []
             expected = entries[0].appeal_number if len(entries) == 1 else None
             if len(entries) > 1:
                 checks.append(_check(item, expected, False, f"submitted {len(entries)} times"))
