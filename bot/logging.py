@@ -8,6 +8,7 @@ tracebacks are rendered without local variables.
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 from collections.abc import MutableMapping
@@ -77,14 +78,27 @@ SAFE_KEYS = frozenset(
 REDACTED_KEYS = PHI_KEYS | {"password", "secret", "totp_secret", "answer", "cookie", "cookies", "token_value"}
 
 
+PLAIN = (bool, int, float, type(None))
+
+
+def _as_text(value: Any) -> str:
+    """Any other value as the renderer would show it (its repr), so that it can be scrubbed: an
+    exception or a model logged as a value carries its message or fields in that text."""
+    if isinstance(value, bytes | bytearray):
+        return bytes(value).decode("utf-8", "replace")
+    return repr(value)
+
+
 def _scrub(value: Any) -> Any:
     if isinstance(value, str):
         return PROCESS_SECRETS.scrub(value)
+    if isinstance(value, PLAIN):
+        return value
     if isinstance(value, list | tuple):
         return [_scrub(v) for v in value]
     if isinstance(value, dict):
         return {str(k): _scrub(v) for k, v in allowlist_dict(value).items()}
-    return value
+    return PROCESS_SECRETS.scrub(_as_text(value))
 
 
 def allowlist_dict(event: MutableMapping[str, Any]) -> dict[str, Any]:
@@ -104,14 +118,20 @@ def allowlist_dict(event: MutableMapping[str, Any]) -> dict[str, Any]:
 
 
 def _scrub_strings(value: Any) -> Any:
-    """Scrub every string of a structure we render whole (a traceback) without dropping keys."""
+    """Scrub every string of a structure we render whole (a traceback) without dropping keys; the
+    values of patient-data and secret keys are redacted here too."""
     if isinstance(value, str):
         return PROCESS_SECRETS.scrub(value)
+    if isinstance(value, PLAIN):
+        return value
     if isinstance(value, list | tuple):
         return [_scrub_strings(v) for v in value]
     if isinstance(value, dict):
-        return {k: _scrub_strings(v) for k, v in value.items()}
-    return value
+        return {
+            PROCESS_SECRETS.scrub(str(k)): MASK if str(k).lower() in REDACTED_KEYS else _scrub_strings(v)
+            for k, v in value.items()
+        }
+    return PROCESS_SECRETS.scrub(_as_text(value))
 
 
 def allowlist(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
@@ -122,11 +142,20 @@ def allowlist(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMappin
     }
 
 
+def exception_as_text(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """structlog processor for the console: its renderer prints ``exception`` as text and fails on
+    the structured (already scrubbed) traceback, so that is handed over as indented JSON."""
+    exc = event.get("exception")
+    if exc is not None and not isinstance(exc, str):
+        event["exception"] = json.dumps(exc, indent=2, default=str)
+    return event
+
+
 def configure_logging(level: str = "info", fmt: str = "json", stream: TextIO | None = None) -> None:
-    renderer: Any = (
-        structlog.processors.JSONRenderer(sort_keys=True)
+    renderers: list[Any] = (
+        [structlog.processors.JSONRenderer(sort_keys=True)]
         if fmt == "json"
-        else structlog.dev.ConsoleRenderer(colors=False)
+        else [exception_as_text, structlog.dev.ConsoleRenderer(colors=False)]
     )
     structlog.configure(
         processors=[
@@ -137,7 +166,7 @@ def configure_logging(level: str = "info", fmt: str = "json", stream: TextIO | N
                 ExceptionDictTransformer(show_locals=False, max_frames=20)
             ),
             allowlist,
-            renderer,
+            *renderers,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelNamesMapping()[level.upper()]),
         logger_factory=structlog.PrintLoggerFactory(stream or sys.stderr),
