@@ -48,7 +48,19 @@ PHI_KEYS = frozenset(
 
 def spellings(value: str) -> set[str]:
     """The forms a value takes in HTML, JSON, URLs and, for dates, other common layouts."""
-    forms = {value, html.escape(value), json.dumps(value)[1:-1], quote(value), quote_plus(value)}
+    escaped = html.escape(value)
+    forms = {
+        value,
+        escaped,
+        # templates escape a quote their own way: Jinja and MarkupSafe write &#39; and &#34;
+        escaped.replace("&#x27;", "&#39;").replace("&quot;", "&#34;"),
+        escaped.replace("&#x27;", "&apos;"),
+        html.escape(value, quote=False),
+        json.dumps(value)[1:-1],
+        json.dumps(value, ensure_ascii=False)[1:-1],
+        quote(value),
+        quote_plus(value),
+    }
     m = _ISO_DATE.match(value)
     if m:
         y, mo, d = m.groups()
