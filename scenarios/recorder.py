@@ -1,12 +1,12 @@
 """Recording one portal run, and the bundle it leaves when it fails (or when asked).
 
-Each run works in a private temporary folder: a screenshot after each step (patient data masked;
-a read, which changes nothing, shares the screenshot of the page it read), the Playwright trace
-(started after login: the login runs in a context of its own) and the HAR of the run's own browser
-context. A run that ends as expected (or at a planned stop) throws the folder away and keeps only
-its light record (steps and timings, in the ``runs`` table). A failed run's folder is scrubbed
-(credentials, cookies, patient data) and moved to ``<artifacts>/runs/<run id>`` with 0700
-permissions, with ``bundle.json`` describing it.
+Each run works in a private temporary folder: a screenshot for each step (patient data masked; a
+navigation or click shares the screenshot of the page it led to, a read that of the page it read),
+the Playwright trace (started after login: the login runs in a context of its own) and the HAR of
+the run's own browser context. A run that ends as expected (or at a planned stop) throws the
+folder away and keeps only its light record (steps and timings, in the ``runs`` table). A failed
+run's folder is scrubbed (credentials, cookies, patient data) and moved to
+``<artifacts>/runs/<run id>`` with 0700 permissions, with ``bundle.json`` describing it.
 
 Every recorded run also notes the structure (fingerprint) of each page it worked on, once the page
 is loaded, so that a later failure can be compared with the last good look of the same page.
@@ -25,7 +25,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from playwright.sync_api import BrowserContext, Locator, Page
+from playwright.sync_api import BrowserContext, Locator, Page, Request
 from playwright.sync_api import Error as PlaywrightError
 from pydantic import BaseModel, Field
 
@@ -36,8 +36,8 @@ from scenarios.fingerprint import page_fingerprint
 from scenarios.scrub import scrub_har, scrub_trace
 
 PAGE_CHANGING = frozenset({StepKind.NAVIGATE, StepKind.CLICK})
-# after these the page may show new data, so its patient values are learned for scrubbing
-SHOWS_NEW_DATA = PAGE_CHANGING | {StepKind.EXPECT}
+# a wait may end on new data (a list drawn by script), so its patient values are learned for scrubbing
+SHOWS_NEW_DATA = frozenset({StepKind.EXPECT})
 # the first of these after a page change finds the page loaded: the moment to fingerprint it
 PAGE_LOADED = frozenset({StepKind.FILL, StepKind.SELECT, StepKind.UPLOAD, StepKind.EXPECT, StepKind.READ})
 BUNDLE_FILE = "bundle.json"
@@ -126,6 +126,8 @@ class RunRecorder:
         self._context: BrowserContext | None = None
         self._last_shot: str | None = None
         self._page_changed = True
+        self._loading: Request | None = None
+        self._unshot: list[Step] = []
 
     @property
     def recording(self) -> bool:
@@ -140,15 +142,47 @@ class RunRecorder:
     def attach(self, context: BrowserContext, sensitive: Callable[[], list[Locator]]) -> None:
         self.sensitive = sensitive
         self._context = context
+        for page in context.pages:
+            self._watch(page)
         if self.recording:
             # no screencast: its frames would show patient data unmasked; DOM snapshots are scrubbed
             context.tracing.start(screenshots=False, snapshots=True, sources=False)
             self._tracing = True
 
+    def _watch(self, page: Page) -> None:
+        """Know when the main frame waits for its next document.
+
+        Until it arrives, reading the page (its texts, its HTML) waits for it with no timeout, so
+        a portal that never answers would hold the recorder, and the worker, forever.
+        """
+
+        def started(request: Request) -> None:
+            try:
+                if request.is_navigation_request() and request.frame == page.main_frame:
+                    self._loading = request
+            except PlaywrightError:  # a service worker's request has no frame
+                pass
+
+        def settled(request: Request) -> None:
+            if request is self._loading:
+                self._loading = None
+
+        page.on("request", started)
+        page.on("response", lambda response: settled(response.request))
+        page.on("requestfinished", settled)
+        page.on("requestfailed", settled)
+
+    @property
+    def navigating(self) -> bool:
+        """The page is waiting for the next document: it cannot be read until that comes."""
+        return self._loading is not None
+
     # -- per step ------------------------------------------------------------------------------
 
     def learn_sensitive(self, page: Page) -> None:
         """Remember the patient values this page shows, so every artifact can be scrubbed of them."""
+        if self.navigating:
+            return  # its values were learned when it loaded; the next page's are learned on arrival
         try:
             for locator in self.sensitive():
                 self.redactor.add(*locator.all_inner_texts())
@@ -174,28 +208,33 @@ class RunRecorder:
 
     def on_step(self, step: Step, page: Page) -> None:
         failed = step.outcome == Outcome.FAILED
-        if not failed and step.kind == StepKind.READ and not self._page_changed:
+        if not failed and (step.kind in PAGE_CHANGING or self.navigating):
+            # A click may have started a navigation the page's events have not reported yet, and
+            # reading the page then waits for that document with no timeout. The next step, which
+            # waits for the page it expects, looks at it; its screenshot stands for this step too.
+            self._page_changed = True
+            self._unshot.append(step)
+            return
+        first_look = self._page_changed
+        if not failed and not first_look and step.kind == StepKind.READ:
             step.screenshot = self._last_shot  # a read changes nothing on the page
             return
-        if not failed and step.kind not in SHOWS_NEW_DATA and not self.recording:
+        looks = failed or first_look or step.kind in SHOWS_NEW_DATA
+        if not looks and not self.recording:
             return
         with self._trace_group(f"payerbot: record step {step.index}"):
-            if failed or step.kind in SHOWS_NEW_DATA:
+            if looks:
                 self.learn_sensitive(page)
-            if not self.recording:
-                return
-            if not failed and step.kind in PAGE_LOADED and self._page_changed:
-                self._note_page(step, page)
-            if step.kind == StepKind.READ and not failed:
-                step.screenshot = self._last_shot
-            else:
+            if self.recording and self.navigating:
+                step.screenshot = self._last_shot  # the page shown is the old one, and cannot be taken
+            elif self.recording:
+                if not failed and first_look and step.kind in PAGE_LOADED:
+                    self._note_page(step, page)
                 self._screenshot(step, page)
-        if step.kind in PAGE_CHANGING:
-            self._page_changed = True
+        self._page_changed = False
 
     def _note_page(self, step: Step, page: Page) -> None:
         """Keep the loaded page's fingerprint under its path (scrubbed when the run ends)."""
-        self._page_changed = False
         if not step.url_path:
             return
         found = page_fingerprint(page)
@@ -212,7 +251,10 @@ class RunRecorder:
             )
             step.screenshot = self._last_shot = name
         except PlaywrightError:
-            pass
+            return
+        for earlier in self._unshot:  # the page-changing steps that led here
+            earlier.screenshot = name
+        self._unshot.clear()
 
     # -- end of run ----------------------------------------------------------------------------
 
@@ -274,6 +316,8 @@ class RunRecorder:
             bundle.locator = bundle.locator or failed[-1].locator
 
     def _capture_page(self, page: Page) -> None:
+        if self.navigating:  # the run ended waiting for a page: screenshots and reads would wait too
+            return
         self.learn_sensitive(page)
         try:
             self.bundle.fingerprint = [self.redactor.scrub(x) for x in page_fingerprint(page)]
@@ -281,6 +325,8 @@ class RunRecorder:
                 path=str(self.work / "final.png"), full_page=True, mask=self.sensitive(), timeout=5_000
             )
             self.bundle.files["screenshot"] = "final.png"
+            for earlier in self._unshot:
+                earlier.screenshot = "final.png"
             (self.work / "page.html").write_text(self.redactor.scrub(page.content()), encoding="utf-8")
             self.bundle.files["dom"] = "page.html"
             if self.bundle.url_path is None:

@@ -109,6 +109,88 @@ class Leases:
 
         return self.db.write(work)
 
+    def lease_item(
+        self, owner: str, item_id: int, *, now: datetime, expires_at: datetime, validate: Validator
+    ) -> AccountLease | None:
+        """Lease one named queued item with its account (an operator's replay that submits it).
+
+        None when the item is not queued or its account is held by a live lease; an item the
+        lease cannot parse raises its IntakeError (the caller names the item).
+        """
+
+        def work(conn: Connection) -> AccountLease | None:
+            row = conn.execute(
+                sa.select(
+                    items.c.id,
+                    items.c.kind,
+                    items.c.payer,
+                    items.c.account,
+                    items.c.state,
+                    items.c.attempts,
+                    items.c.idempotency_key,
+                    sa.cast(items.c.payload, sa.Text).label("payload_text"),
+                ).where(items.c.id == item_id)
+            ).first()
+            if row is None or row.state != QUEUED:
+                return None
+            account = conn.execute(
+                sa.select(accounts.c.id, accounts.c.lease_owner)
+                .where(accounts.c.payer == row.payer, accounts.c.account == row.account)
+                .with_for_update()
+            ).first()
+            if account is None:
+                return None
+            token = self._take_account(conn, account.id, owner, now, expires_at)
+            if token is None:
+                return None
+            if account.lease_owner is not None:  # an expired lease nobody reaped yet
+                return_items(
+                    conn,
+                    sa.and_(items.c.payer == row.payer, items.c.account == row.account),
+                    now=now,
+                    max_attempts=self.max_attempts,
+                    detail=f"lease of {account.lease_owner} expired; account taken by {owner}",
+                )
+            kind, request = validate(row.kind, row.payer, row.payload_text)
+            taken = conn.execute(
+                sa.update(items)
+                .where(items.c.id == item_id, items.c.state == QUEUED)
+                .values(
+                    state=ItemState.LEASED.value,
+                    lease_owner=owner,
+                    lease_token=token,
+                    lease_expires_at=expires_at,
+                    updated_at=now,
+                )
+            ).rowcount
+            if not taken:  # the expired lease above held it: it is queued again, lease it next time
+                conn.execute(
+                    sa.update(accounts)
+                    .where(accounts.c.id == account.id)
+                    .values(lease_owner=None, lease_expires_at=None)
+                )
+                return None
+            leased = LeasedRow(
+                row.id, kind, row.payer, row.account, request, row.attempts + 1, row.idempotency_key
+            )
+            add_events(
+                conn,
+                [
+                    event(
+                        row.id,
+                        QUEUED,
+                        ItemState.LEASED,
+                        at=now,
+                        attempt=leased.attempt,
+                        worker=owner,
+                        detail=f"token {token} (this item only)",
+                    )
+                ],
+            )
+            return AccountLease(row.payer, row.account, token, expires_at, [leased])
+
+        return self.db.write(work)
+
     def _pick_account(self, conn: Connection, now: datetime, *, exclude: list[int]) -> sa.Row | None:
         """The free, enabled account whose best due item has the highest priority; ties take turns.
 

@@ -181,6 +181,34 @@ class Queue:
         ]
         return Batch(got.payer, got.account, owner, got.token, got.expires_at, leased)
 
+    def lease_item(self, owner: str, item_id: int) -> Batch | None:
+        """Lease one named queued item and its account, or None when either is not free.
+
+        For an operator's replay that submits: the item then runs the worker's own fenced,
+        exactly-once path. ``release`` gives it back like any batch.
+        """
+        now = self.clock.now()
+        expires_at = now + timedelta(seconds=self.settings.lease_seconds)
+        got = self._leases.lease_item(owner, item_id, now=now, expires_at=expires_at, validate=self._validate)
+        if got is None:
+            return None
+        leased = [
+            LeasedItem(
+                id=row.id,
+                kind=row.kind,
+                payer=row.payer,
+                account=row.account,
+                request=row.request,
+                attempt=row.attempt,
+                token=got.token,
+                idempotency_key=row.idempotency_key,
+                reference=submission_reference(row.id, row.idempotency_key),
+                max_attempts=self.settings.max_attempts(row.kind),
+            )
+            for row in got.items
+        ]
+        return Batch(got.payer, got.account, owner, got.token, got.expires_at, leased)
+
     def heartbeat(self, batch: Batch) -> bool:
         """Extend the lease by ``lease_seconds`` from now; False when it was lost (stop working)."""
         expires_at = self.clock.now() + timedelta(seconds=self.settings.lease_seconds)
