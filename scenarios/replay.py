@@ -376,8 +376,8 @@ class Replayer:
         else:
             self.out(f"result: {result.outcome}: {result.detail}")
         recorded_end = f"{rec.error_kind}: {rec.error}" if rec.outcome == "failed" else rec.outcome
-        verdict = "the same as" if result.same_as_recorded else "differs from"
-        self.out(f"this {verdict} the recorded run ({recorded_end})")
+        verdict = "the same as" if result.same_as_recorded else "differently from"
+        self.out(f"this ends {verdict} the recorded run ({recorded_end})")
         lines = result.change_lines()
         if result.outcome == "failed" and result.url_path:
             if lines:
