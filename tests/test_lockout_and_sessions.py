@@ -92,8 +92,8 @@ def test_a_rejected_password_costs_one_login_post_across_three_workers_and_a_res
     portal.state.update_knobs(reject_password=False)
     enabled = run_cli(ws, "vault", "enable", "meridian", account)
     assert enabled.returncode == 0, enabled.describe()
-    for item_id in ids:
-        assert run_cli(ws, "queue", "retry", str(item_id)).returncode == 0
+    for item_id in ids:  # what `payerbot queue retry ID` does, without a process per item
+        ws.queue().retry(item_id, actor="operator")
     again = run_worker(ws, batch_size=10)
     assert again.returncode == 0, again.describe()
 
