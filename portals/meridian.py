@@ -9,7 +9,6 @@ needs no change here; a renamed control ends in ``PortalChanged`` naming the loc
 from __future__ import annotations
 
 import re
-from datetime import date, datetime
 
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Locator, Page
@@ -42,6 +41,7 @@ from bot.models import (
     SubmissionLookup,
     SubmissionResult,
 )
+from bot.parsing import parse_money, parse_us_date
 from bot.portal import Action, AppealFiles, LoginSecrets, Portal, SecondFactorKind, SubmitGate
 from bot.status import ClaimRule, PaDecision, PaRule
 from bot.steps import StepRecorder, describe_locator
@@ -58,18 +58,6 @@ REASON_LABELS: dict[AppealReason, str] = {
 
 # The "Type" column of the codes table on a claim page.
 CODE_TYPES: dict[str, CodeSystem] = {"Adjustment reason": CodeSystem.CARC, "Remark": CodeSystem.RARC}
-
-NO_VALUE = {"", "—", "-", "n/a"}
-
-
-def parse_us_date(text: str) -> date | None:
-    return None if text.strip().casefold() in NO_VALUE else datetime.strptime(text.strip(), "%m/%d/%Y").date()
-
-
-def parse_money(text: str) -> str | None:
-    """'$1,234.50' -> '1234.50'; a dash (not yet adjudicated) -> None."""
-    digits = re.sub(r"[^\d.]", "", text)
-    return digits or None
 
 
 class MeridianPortal(Portal):
