@@ -142,6 +142,7 @@ def _engines(request: pytest.FixtureRequest) -> dict[str, str]:
     return urls
 
 
+@pytest.mark.timeout(1800)  # dozens of worker processes; a loaded machine is slow
 def test_workers_killed_at_every_step_of_a_submission_never_lose_or_double_an_appeal(
     request: pytest.FixtureRequest, tmp_path: Path, meridian_sandbox: SandboxPortal
 ) -> None:
