@@ -31,6 +31,7 @@ from bot.queue import submission_reference
 from bot.worker import Worker
 from portals import get_portal, payer_ids
 from sandbox import Knobs, SandboxAccount, SandboxServer, get_payer
+from sandbox.data import EPOCH
 from scenarios.workspace import Workspace
 
 CATALOG_DIR = Path(__file__).parent / "catalog"
@@ -58,6 +59,7 @@ class Expect(Strict):
     error_kind: str | None = None
     canonical_status: str | None = None
     submissions: int | None = Field(default=None, ge=0, description="ledger entries for the item")
+    min_logins: int | None = Field(default=None, ge=0, description="at least this many logins (renewals)")
 
 
 class Entry(Strict):
@@ -170,6 +172,7 @@ class EntryResult:
     canonical_status: str | None = None
     confirmation_id: str | None = None
     submissions: int = 0
+    logins: int = 0
     run_ids: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
 
@@ -192,7 +195,9 @@ def _item(entry: Entry, ws: Workspace, account: str, sandbox: SandboxServer) -> 
         payload: dict[str, Any] = {"pa_number": pa.pa_number}
         truth: Any = pa
     else:
-        claim = state.add_claim(entry.input.claim)
+        # the newest service date in the sandbox: first in a portal's recent-claims list, so the
+        # pages a run reads (and the requests a session-expiry knob counts) do not vary by chance
+        claim = state.add_claim(entry.input.claim, service_date=EPOCH)
         payload = {"claim_number": claim.claim_number}
         if portal_cls.needs_fill_date:
             payload["fill_date"] = claim.service_date.isoformat()
@@ -258,6 +263,9 @@ def run_entry(
         finally:
             state.reset()
         result.run_ids = [o.run_id for o in drained.outcomes if o.run_id]
+        result.logins = drained.logins
+        if entry.expect.min_logins is not None and drained.logins < entry.expect.min_logins:
+            result.problems.append(f"{drained.logins} logins, expected at least {entry.expect.min_logins}")
         if logins is not None and shared:
             logins.keep(ws, entry.payer, account)
         for item_id, (_, truth) in zip(result.item_ids, made, strict=True):

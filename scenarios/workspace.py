@@ -24,7 +24,7 @@ from vault import Keyring
 
 # quick enough that a control that is gone costs seconds, slow enough for a loaded 2-core machine
 SCENARIO_SETTINGS: dict[str, Any] = {
-    "action_timeout_ms": 4_000,
+    "action_timeout_ms": 3_000,
     "navigation_timeout_ms": 10_000,
     "lease_seconds": 60,
 }
