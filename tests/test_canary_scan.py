@@ -135,9 +135,10 @@ def test_no_canary_secret_or_patient_value_reaches_logs_database_or_artifacts(
     state.update_knobs(redesign="none", record_then_fail="none")
 
     assert all(r.returncode == 0 for r in outputs), [r.describe() for r in outputs]
-    states = {r["id"]: (r["state"], r["last_error"]) for r in item_rows(ws)}
-    assert [states[i][0] for i in [*status_ids, *pa_ids, first_appeal, failed_answer]] == ["done"] * 5, states
-    assert states[redesigned][0] == "needs_human", states
+    states = {r["id"]: r["state"] for r in item_rows(ws)}
+    why = "\n".join(f"{r['id']} {r['state']}: {r['last_error']}" for r in item_rows(ws))
+    assert [states[i] for i in [*status_ids, *pa_ids, first_appeal, failed_answer]] == ["done"] * 5, why
+    assert states[redesigned] == "needs_human", why
     assert session_ids, "the portal handed out no session: the flow did not log in"
     for number, sid in enumerate(session_ids):
         canaries.add(f"session cookie {number}", sid)
