@@ -106,8 +106,6 @@ class Workspace:
                 "PAYERBOT_LEASE_SECONDS": str(self.lease_seconds),
                 "PAYERBOT_RETRY_BASE_SECONDS": "0.05",
                 "PAYERBOT_RETRY_MAX_SECONDS": "0.2",
-                "PAYERBOT_ACTION_TIMEOUT_MS": "8000",  # generous: a loaded 2-core machine is slow
-                "PAYERBOT_NAVIGATION_TIMEOUT_MS": "15000",
                 "PAYERBOT_LOG_FORMAT": "json",
                 "TMPDIR": str(self.tmp),
             }
