@@ -106,12 +106,16 @@ def promote(
     header = (
         f"Promoted from run {run.id} on {datetime.now(UTC):%Y-%m-%d}.\n"
         "The input is synthetic: the catalog makes a fresh sandbox claim and patient for it.\n"
-        "Check the knobs reproduce what the portal did, then run it: payerbot scenarios run "
-        f"{entry.name}"
+        f"Check the knobs reproduce what the portal did, then run it: {run_command(entry.name, folder)}"
     )
     text = entry_yaml(entry, header)
     path.write_text(text, encoding="utf-8")
     return Promoted(entry, path, text)
+
+
+def run_command(name: str, folder: Path) -> str:
+    where = "" if folder.resolve() == CATALOG_DIR.resolve() else f" --catalog {folder}"
+    return f"payerbot scenarios run {name}{where}"
 
 
 def _input_choices(run: RunView, services: Services | None) -> tuple[AppealReason, int]:

@@ -68,13 +68,14 @@ class ReportData:
 
 
 def collect(engine: Engine, since: datetime) -> ReportData:
-    rows = RunStore(engine).list(since=since, limit=100_000)
+    store = RunStore(engine)
+    rows = store.list(since=since, limit=100_000)
     data = ReportData(since=since, generated_at=datetime.now(UTC))
     for row in rows:
         if row.get("replay_of"):
             data.replays += 1
         else:
-            data.runs.append(view_of(row))
+            data.runs.append(view_of(row, store.baselines))
     subs = Submission.__table__
     items = WorkItem.__table__
     query = (
@@ -98,7 +99,8 @@ th, td { border: 1px solid #d0d0d7; padding: 4px 8px; text-align: left; vertical
 th { background: #f2f2f6; } td.n { text-align: right; }
 td.bad { color: #a0001c; font-weight: 600; }
 img.thumb { width: 240px; border: 1px solid #ccc; }
-code, pre { font: 12px ui-monospace, monospace; } pre { margin: 0; white-space: pre-wrap; }
+code { font: 12px ui-monospace, monospace; white-space: nowrap; }
+ul { margin: 0; padding-left: 16px; } li { white-space: nowrap; }
 .muted { color: #6b6b76; }
 """
 
@@ -153,7 +155,7 @@ def _failure_row(run: RunView) -> str:
     )
     change = run.change()
     if change is not None and change.changed:
-        page_change = "<pre>" + _e("\n".join(change.lines())) + "</pre>"
+        page_change = "<ul>" + "".join(f"<li>{_e(line)}</li>" for line in change.lines()) + "</ul>"
     elif run.last_good is None:
         page_change = "<span class=muted>no last good look of this page</span>"
     else:

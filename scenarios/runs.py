@@ -15,6 +15,7 @@ from sqlalchemy.engine import Engine
 
 from bot.errors import NotFound
 from bot.portal import ACTION_FOR_KIND
+from scenarios.baselines import Baselines
 from scenarios.fingerprint import FingerprintDiff, diff
 from scenarios.recorder import BUNDLE_FILE, Bundle
 from scenarios.store import RunStore
@@ -57,6 +58,7 @@ class RunView:
     bundle: Bundle | None = None
     folder: Path | None = None
     steps: list[StepLine] = field(default_factory=list)
+    good_since: list[str] | None = None  # the page's last good look from runs after this one
 
     @property
     def id(self) -> str:
@@ -110,9 +112,10 @@ class RunView:
 
     @property
     def last_good(self) -> list[str] | None:
-        """The last good look of the failing page, as it was when this run failed."""
+        """The last good look of the failing page: as it was when this run failed, else (when no
+        good run had seen the page yet) from the good runs since."""
         found = self.light.get("last_good")
-        return list(found) if found else None
+        return list(found) if found else self.good_since
 
     @property
     def url_path(self) -> str | None:
@@ -182,10 +185,10 @@ def load_run(engine: Engine, ref: str) -> RunView:
         if found is None:
             raise NotFound(f"no run '{ref}' (`payerbot scenarios list` shows the runs)")
         row = found
-    return view_of(row)
+    return view_of(row, Baselines(engine))
 
 
-def view_of(row: dict[str, Any]) -> RunView:
+def view_of(row: dict[str, Any], baselines: Baselines | None = None) -> RunView:
     view = RunView(row=row)
     folder = Path(row["bundle_path"]) if row.get("bundle_path") else None
     if folder is not None and (folder / BUNDLE_FILE).is_file():
@@ -194,4 +197,6 @@ def view_of(row: dict[str, Any]) -> RunView:
         view.steps = [StepLine.of(s.model_dump(mode="json")) for s in view.bundle.steps]
     else:
         view.steps = [StepLine.of(s) for s in (row.get("steps") or {}).get("steps", [])]
+    if baselines is not None and view.outcome == "failed" and not view.light.get("last_good"):
+        view.good_since = baselines.last_good(view.payer, view.url_path, view.fingerprint)
     return view

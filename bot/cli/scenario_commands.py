@@ -8,14 +8,20 @@ command), ``replay RUN [--offline]``, ``scenarios promote RUN``, ``scenarios run
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from functools import wraps
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, ParamSpec, TypeVar
 
 import typer
 from rich.table import Table
+from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from bot.cli import common
 from bot.logging import configure_logging
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 RunRef = Annotated[str, typer.Argument(help="A run id, or a work item id for that item's newest run.")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for tools instead of tables.")]
@@ -29,10 +35,28 @@ def _when(value: Any) -> str:
     return value.isoformat(timespec="seconds") if value else "-"
 
 
+def command(func: Callable[P, R]) -> Callable[P, R]:
+    """``common.command``, and a database that cannot be read named in one line, not a traceback."""
+
+    @wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return common.command(func)(*args, **kwargs)
+        except (OperationalError, ProgrammingError) as exc:
+            url = common.engine().url.render_as_string(hide_password=True)
+            reason = str(exc.orig).splitlines()[0] if exc.orig else type(exc).__name__
+            raise common.fail(
+                f"cannot read the database at {url} ({reason}); check PAYERBOT_DATABASE_URL "
+                "and run `payerbot db upgrade`"
+            ) from None
+
+    return wrapper
+
+
 # -- scenarios list / show ---------------------------------------------------------------------
 
 
-@common.command
+@command
 def scenarios_list(
     failed: Annotated[bool, typer.Option("--failed", help="Only runs that failed.")] = False,
     item: Annotated[int | None, typer.Option(help="Only runs of this work item.")] = None,
@@ -42,6 +66,7 @@ def scenarios_list(
 ) -> None:
     """Recorded portal runs, newest first: outcome, error, and whether a bundle was kept."""
     from scenarios.report import parse_since
+    from scenarios.runs import KIND_FOR_ACTION
     from scenarios.store import RunStore
 
     rows = RunStore(common.engine()).list(
@@ -52,20 +77,19 @@ def scenarios_list(
         common.console.print_json(json.dumps(out, default=str))
         return
     table = Table(title=f"runs ({len(rows)})")
-    for column in ("run", "started", "item", "payer", "action", "attempt", "outcome", "error", "bundle"):
+    table.add_column("run", no_wrap=True, min_width=24)  # the id an operator copies: never cut
+    for column in ("started (UTC)", "item", "payer", "kind", "outcome", "error", "bundle"):
         table.add_column(column)
     for r in rows:
-        error = f"{r['error_kind']}: {r['error']}" if r["error_kind"] else ""
-        outcome = r["outcome"] + (f" (replay of {r['replay_of']})" if r.get("replay_of") else "")
+        outcome = r["outcome"] + (" (replay)" if r.get("replay_of") else "")
         table.add_row(
             r["id"],
-            _when(r["started_at"]),
+            r["started_at"].strftime("%m-%d %H:%M:%S") if r["started_at"] else "-",
             str(r["item_id"] or "-"),
             r["payer"],
-            r["action"],
-            str(r["attempt"]),
+            KIND_FOR_ACTION.get(r["action"], r["action"]),
             outcome,
-            error,
+            r["error_kind"] or "",
             "yes" if r["bundle_path"] else "-",
         )
     common.console.print(table)
@@ -73,7 +97,7 @@ def scenarios_list(
         _say("payerbot scenarios show RUN shows a run's steps, files and replay command")
 
 
-@common.command
+@command
 def scenarios_show(run_ref: RunRef, as_json: JsonOption = False) -> None:
     """One run: steps and outcomes, error, files, page change, replay command.
 
@@ -164,7 +188,7 @@ def _files(run: Any) -> dict[str, Path]:
 # -- promote and run the catalog ---------------------------------------------------------------
 
 
-@common.command
+@command
 def scenarios_promote(
     run_ref: RunRef,
     knobs: Annotated[
@@ -185,7 +209,7 @@ def scenarios_promote(
     from bot.cli.run_commands import parse_knobs
     from bot.services import build_services
     from scenarios.catalog import CATALOG_DIR
-    from scenarios.promote import promote
+    from scenarios.promote import promote, run_command
     from scenarios.runs import load_run
 
     services = build_services(common.settings(), engine=common.engine())
@@ -202,10 +226,10 @@ def scenarios_promote(
     )
     _say(f"wrote {done.path}")
     _say(done.text)
-    _say(f"run it against the sandbox: payerbot scenarios run {done.entry.name}")
+    _say(f"run it against the sandbox: {run_command(done.entry.name, out or CATALOG_DIR)}")
 
 
-@common.command
+@command
 def scenarios_run(
     names: Annotated[
         list[str] | None, typer.Argument(help="Entry names (default: the whole catalog).")
@@ -259,7 +283,7 @@ def scenarios_run(
 # -- replay and report ---------------------------------------------------------------------------
 
 
-@common.command
+@command
 def replay(
     run_ref: RunRef,
     offline: Annotated[
@@ -295,7 +319,7 @@ def replay(
         raise typer.Exit(1)
 
 
-@common.command
+@command
 def report(
     since: Annotated[str, typer.Option(help="The period: 24h, 7d, 90m, or an ISO date.")] = "24h",
     out: Annotated[Path, typer.Option(help="Where to write the HTML page.")] = Path("report.html"),
