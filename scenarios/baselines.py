@@ -10,6 +10,7 @@ state closest to what it saw, which names the control that changed.
 from __future__ import annotations
 
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 import sqlalchemy as sa
@@ -65,7 +66,9 @@ class Baselines:
                 continue
             for attempt in range(2):
                 try:
-                    self.db.write(lambda conn, p=path, s=states: self._merge(conn, payer, p, s, run_id, when))
+                    self.db.write(
+                        partial(self._merge, payer=payer, path=path, seen=states, run_id=run_id, at=when)
+                    )
                     break
                 except IntegrityError:  # another worker created the row first: merge into it
                     if attempt == 1:
@@ -73,7 +76,7 @@ class Baselines:
 
     @staticmethod
     def _merge(
-        conn: Connection, payer: str, path: str, seen: list[list[str]], run_id: str, at: datetime
+        conn: Connection, *, payer: str, path: str, seen: list[list[str]], run_id: str, at: datetime
     ) -> None:
         where = sa.and_(pages.c.payer == payer, pages.c.url_path == path)
         row = conn.execute(sa.select(pages.c.id, pages.c.states).where(where).with_for_update()).first()

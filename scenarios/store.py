@@ -7,6 +7,7 @@ fingerprint, the last good one of its failing page as it was when it failed.
 
 from __future__ import annotations
 
+import builtins
 from datetime import datetime
 from typing import Any
 
@@ -91,7 +92,7 @@ class RunStore:
             row = conn.execute(sa.select(Run).where(Run.id == run_id)).mappings().first()
         return dict(row) if row else None
 
-    def for_item(self, item_id: int) -> list[dict[str, Any]]:
+    def for_item(self, item_id: int) -> builtins.list[dict[str, Any]]:  # `list` is a method here
         with self.engine.connect() as conn:
             rows = conn.execute(
                 sa.select(Run).where(Run.item_id == item_id).order_by(Run.started_at)

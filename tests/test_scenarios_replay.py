@@ -95,12 +95,14 @@ def test_failed_run_keeps_a_bundle_with_input_by_reference_steps_screenshots_dom
     assert bundle.locator is not None and "Claim number" in bundle.locator
     kinds = [(s.kind.value, s.outcome.value) for s in bundle.steps]
     assert kinds == [("navigate", "ok"), ("fill", "failed")]
-    assert bundle.steps[1].locator == bundle.locator and bundle.steps[1].error.startswith("PortalChanged")
+    assert bundle.steps[1].locator == bundle.locator
+    assert str(bundle.steps[1].error).startswith("PortalChanged")
     for step in bundle.steps:  # a screenshot for every step, on disk
         assert step.screenshot and (run.folder / step.screenshot).is_file(), step
     for key in ("trace", "har", "dom", "screenshot"):
         assert run.file(key) is not None, key
-    assert "Claim ID" in run.file("dom").read_text()  # the failing page's DOM, as the bot saw it
+    dom = run.file("dom")
+    assert dom is not None and "Claim ID" in dom.read_text()  # the failing page's DOM, as the bot saw it
     assert 'textbox "Claim ID"' in bundle.fingerprint
     # private: the folder 0700, every file 0600
     assert stat.S_IMODE(run.folder.stat().st_mode) == 0o700
@@ -187,6 +189,7 @@ def test_offline_replay_serves_the_har_and_fails_the_same_way_without_touching_t
     # the portal's layout is back to normal: only the recording can still show the renamed page
     result = Replayer(renamed.ws.services, browser, out=lines.append).replay(renamed.run, offline=True)
     assert result.outcome == "failed" and result.error_kind == "PortalChanged", lines
+    assert renamed.run.bundle is not None
     assert result.same_as_recorded and result.locator == renamed.run.bundle.locator
     assert renamed.state.requests == requests_before  # nothing reached the portal
     assert [s.verdict for s in result.steps] == ["same as recorded", "same as recorded"]
