@@ -76,10 +76,6 @@ class Workspace:
     def documents(self) -> Path:
         return self.root / "documents"
 
-    @property
-    def logs(self) -> Path:
-        return self.root / "logs"
-
     def settings(self, **overrides: Any) -> Settings:
         values: dict[str, Any] = {
             "data_dir": self.root,
@@ -131,7 +127,7 @@ class Workspace:
 
 def make_workspace(root: Path, db_url: str, *, lease_seconds: float = 30.0) -> Workspace:
     """A fresh deployment in ``root`` on a migrated database ``db_url``."""
-    for sub in ("artifacts", "documents", "logs"):
+    for sub in ("artifacts", "documents"):
         (root / sub).mkdir(parents=True, exist_ok=True)
     key_file = root / "vault.key"
     key_file.write_text(Keyring.generate().dump(), encoding="utf-8")
