@@ -4,11 +4,14 @@ Every recorded run notes the fingerprint of each page it worked on once the page
 (``Bundle.pages``). A run that ended as expected (or at a planned stop) hands them here, per payer
 and URL path. A page shows a few states (a search form, then the same path with its results), so a
 row keeps the distinct states seen lately, newest first; a failed run's page is compared with the
-state closest to what it saw, which names the control that changed.
+state closest to what it saw, which names the control that changed. Paths are kept as page kinds:
+a segment that names a record (``/app/claims/2d2ae8b6ced6``) is ``:id``, so every claim's page
+shares one last good look.
 """
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from functools import partial
 from typing import Any
@@ -22,6 +25,12 @@ from bot.queue.sql import Database
 
 MAX_STATES = 6  # states kept per page: enough for a form and its outcomes, few enough to stay current
 pages: sa.Table = PageFingerprint.__table__  # type: ignore[assignment]
+_RECORD = re.compile(r"^(?=.*\d)[A-Za-z0-9_.-]{6,}$")  # a segment with a digit and some length: an id
+
+
+def page_key(path: str) -> str:
+    """The page a URL path shows, without the record it shows: ``/app/claims/:id``."""
+    return "/".join(":id" if _RECORD.match(part) else part for part in path.split("/"))
 
 
 def similarity(a: list[str], b: list[str]) -> float:
@@ -61,7 +70,10 @@ class Baselines:
     ) -> None:
         """Fold one good run's page states into each page's row."""
         when = at or utcnow()
+        merged: dict[str, list[list[str]]] = {}
         for path, states in seen.items():
+            merged.setdefault(page_key(path), []).extend(states)
+        for path, states in merged.items():
             if not states:
                 continue
             for attempt in range(2):
@@ -93,9 +105,10 @@ class Baselines:
         )
 
     def states(self, payer: str, path: str) -> list[list[str]]:
+        key = page_key(path)
         row = self.db.read(
             lambda conn: conn.execute(
-                sa.select(pages.c.states).where(pages.c.payer == payer, pages.c.url_path == path)
+                sa.select(pages.c.states).where(pages.c.payer == payer, pages.c.url_path == key)
             ).first()
         )
         return list(row.states) if row is not None and row.states else []

@@ -35,7 +35,8 @@ ROLES = frozenset(
         "navigation",
     }
 )
-_LINE = re.compile(r'^\s*-\s+(?P<role>[a-z]+)(?:\s+"(?P<name>(?:[^"\\]|\\.)*)")?')
+# a line may come single-quoted, as YAML needs it for a name holding "#" or ": " ('' is a quote)
+_LINE = re.compile(r'^\s*-\s+\'?(?P<role>[a-z]+)(?:\s+"(?P<name>(?:[^"\\]|\\.)*)")?')
 
 
 def reduce_aria(snapshot: str) -> list[str]:
@@ -45,17 +46,25 @@ def reduce_aria(snapshot: str) -> list[str]:
         m = _LINE.match(line)
         if not m or m["role"] not in ROLES:
             continue
-        entry = f'{m["role"]} "{m["name"]}"' if m["name"] is not None else m["role"]
+        quoted = line.lstrip().startswith("- '")
+        name = m["name"].replace("''", "'") if quoted and m["name"] is not None else m["name"]
+        entry = f'{m["role"]} "{name}"' if name is not None else m["role"]
         if entry not in out:
             out.append(entry)
     return out
 
 
 def page_fingerprint(page: Page) -> list[str]:
-    try:
-        return reduce_aria(page.locator("body").aria_snapshot(timeout=5_000))
-    except PlaywrightError:
-        return []
+    """The page's controls, and those of its frames (a PBM portal works inside a frame, whose
+    contents the page's own snapshot does not show)."""
+    out: list[str] = []
+    for frame in page.frames:
+        try:
+            lines = reduce_aria(frame.locator("body").aria_snapshot(timeout=5_000))
+        except PlaywrightError:
+            continue
+        out += [line for line in lines if line not in out]
+    return out
 
 
 @dataclass(frozen=True)
