@@ -9,6 +9,7 @@ import json
 import os
 import queue
 import re
+import signal
 import stat
 import subprocess
 import sys
@@ -168,6 +169,7 @@ def test_trace_opens_in_playwrights_own_trace_viewer_showing_the_failed_fill(
         stderr=subprocess.STDOUT,
         text=True,
         env={**os.environ, "BROWSER": "none"},
+        start_new_session=True,  # the viewer is a Node process under a Python one: end both
     )
     try:
         page.goto(_listen(viewer, timeout=60))
@@ -177,7 +179,7 @@ def test_trace_opens_in_playwrights_own_trace_viewer_showing_the_failed_fill(
         expect(failed).to_be_visible()
         expect(page.get_by_role("tab", name=re.compile(r"^Errors"))).to_be_visible()
     finally:
-        viewer.terminate()
+        os.killpg(viewer.pid, signal.SIGTERM)
         viewer.wait(timeout=10)
 
 
