@@ -14,11 +14,13 @@ import random
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from playwright.sync_api import Browser
 
 from bot.evidence import sha256_file
 from bot.migrate import upgrade
@@ -261,8 +263,10 @@ def run_demo(
     on_progress: Callable[[int, int], None] | None = None,
     base_settings: dict[str, Any] | None = None,
     sandbox: SandboxServer | None = None,
+    browser: Browser | None = None,
 ) -> DemoResult:
-    """Run the demo; a caller that wants to look at the portals afterwards hands in ``sandbox``."""
+    """Run the demo; a caller that wants to look at the portals afterwards hands in ``sandbox``,
+    one that already drives a Chromium (a test session) hands in ``browser``."""
     chosen = payers or (sandbox.payers if sandbox else payer_ids())
     with workspace(keep) as work, _serving(sandbox, chosen, seed) as sandbox:
         for payer in chosen:
@@ -310,8 +314,8 @@ def run_demo(
                 by_state = services.queue.counts()["by_state"]
                 on_progress(sum(by_state.get(str(s), 0) for s in FINAL_STATES), total)
 
-        with open_browser(settings) as browser:
-            worker = Worker(services, browser, on_batch=progress)
+        with nullcontext(browser) if browser is not None else open_browser(settings) as chromium:
+            worker = Worker(services, chromium, on_batch=progress)
             drained = worker.drain(until_settled=True)
         result.logins = drained.logins
         result.checks = verify(services, sandbox)

@@ -56,7 +56,7 @@ def _one(rows: list[dict[str, Any]], action: str) -> dict[str, Any]:
 
 @pytest.mark.slow
 def test_each_action_of_a_run_leaves_one_complete_record_and_tampering_is_named_at_its_row(
-    ws: Workspace, meridian_sandbox: SandboxPortal
+    ws: Workspace, meridian_sandbox: SandboxPortal, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     portal = meridian_sandbox
     account, _login = seed_account(ws, portal.state)
@@ -65,7 +65,8 @@ def test_each_action_of_a_run_leaves_one_complete_record_and_tampering_is_named_
     # a claim worded in a way no table knows (and no model is configured): a person must look
     paid = portal.state.add_claim("Paid")
     unknown = paid.model_copy(update={"wording": "Escalated to the medical director"})
-    portal.state.claims[unknown.claim_number] = unknown
+    # undone at teardown: other tests read every seeded wording off the shared sandbox
+    monkeypatch.setitem(portal.state.claims, unknown.claim_number, unknown)
     [handoff_id] = enqueue_status(ws, "meridian", account, [unknown.claim_number])
     before = datetime.now(UTC).replace(microsecond=0)
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from playwright.sync_api import Browser
 
 from bot.db import WorkItem
 from bot.demo import DemoResult, run_demo, verify
@@ -22,10 +23,13 @@ ITEMS = 8
 
 
 @pytest.fixture(scope="module")
-def demo_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[DemoResult, SandboxServer, Path]]:
+def demo_run(
+    tmp_path_factory: pytest.TempPathFactory, browser: Browser
+) -> Iterator[tuple[DemoResult, SandboxServer, Path]]:
     keep = tmp_path_factory.mktemp("demo")
+    # the session's Chromium: a second sync Playwright cannot start beside pytest-playwright's
     with SandboxServer(["meridian"]) as sandbox:
-        result = run_demo(items=ITEMS, keep=keep, sandbox=sandbox)
+        result = run_demo(items=ITEMS, keep=keep, sandbox=sandbox, browser=browser)
         yield result, sandbox, keep
 
 
