@@ -1,7 +1,10 @@
 """Finding and starting Chromium.
 
 Order: ``PAYERBOT_BROWSER`` (an executable), Playwright's own downloaded browser, then Debian's
-``/usr/bin/chromium``. A team with remote browsers sets ``PAYERBOT_BROWSER_WS_ENDPOINT`` instead.
+packages. A headless run prefers Debian's ``chromium-headless-shell`` over ``/usr/bin/chromium``,
+as Playwright itself prefers its own headless shell: the full browser in headless mode costs about
+2.5 times the CPU for the same pages (``bench/bench_browser.py``). A team with remote browsers sets
+``PAYERBOT_BROWSER_WS_ENDPOINT`` instead.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ from playwright.sync_api import Browser, Playwright
 from bot.errors import BrowserNotFound
 
 SYSTEM_CHROMIUM = (Path("/usr/bin/chromium"), Path("/usr/bin/chromium-browser"))
+# Debian's package `chromium-headless-shell` (the wrapper in /usr/bin only execs this binary)
+SYSTEM_HEADLESS_SHELL = (Path("/usr/lib/chromium/chromium-headless-shell"),)
 
 # The closed network of a server makes Chromium's background services noisy; root needs no sandbox.
 QUIET_ARGS = (
@@ -46,7 +51,9 @@ def playwright_chromium(playwright: Playwright | None = None) -> Path | None:
     return path if path.is_file() and os.access(path, os.X_OK) else None
 
 
-def find_chromium(configured: Path | None = None, playwright: Playwright | None = None) -> Path | None:
+def find_chromium(
+    configured: Path | None = None, playwright: Playwright | None = None, *, headless: bool = False
+) -> Path | None:
     """The executable to launch; None means Playwright's own (found installed)."""
     env = configured or (Path(os.environ["PAYERBOT_BROWSER"]) if os.environ.get("PAYERBOT_BROWSER") else None)
     if env is not None:
@@ -55,8 +62,8 @@ def find_chromium(configured: Path | None = None, playwright: Playwright | None 
         raise BrowserNotFound(f"PAYERBOT_BROWSER={env} is not an executable file; {INSTALL_HINT}")
     if playwright_chromium(playwright) is not None:
         return None
-    for candidate in SYSTEM_CHROMIUM:
-        if candidate.is_file():
+    for candidate in (*SYSTEM_HEADLESS_SHELL, *SYSTEM_CHROMIUM) if headless else SYSTEM_CHROMIUM:
+        if candidate.is_file() and os.access(candidate, os.X_OK):
             return candidate
     which = shutil.which("chromium")
     if which:
@@ -72,7 +79,7 @@ def launch_args(
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         args.append("--no-sandbox")
     kwargs: dict[str, Any] = {"headless": headless, "args": args}
-    executable = find_chromium(configured, playwright)
+    executable = find_chromium(configured, playwright, headless=headless)
     if executable is not None:
         kwargs["executable_path"] = str(executable)
     return kwargs

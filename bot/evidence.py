@@ -14,7 +14,13 @@ from playwright.sync_api import Locator, Page
 
 from bot.queue.types import Evidence
 from bot.redact import Redactor
-from scenarios.recorder import private_dir
+
+
+def private_dir(path: Path) -> Path:
+    """A folder only this user can enter: bundles and evidence may show portal pages."""
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path.chmod(0o700)
+    return path
 
 
 def sha256_file(path: Path) -> str:

@@ -151,6 +151,13 @@ def exception_as_text(_: Any, __: str, event: MutableMapping[str, Any]) -> Mutab
     return event
 
 
+def _current_stderr(*_: Any) -> structlog.PrintLogger:
+    """A logger on the ``sys.stderr`` of the moment it logs, not of the moment logging was set up:
+    a host that swaps stderr (pytest's capture, a daemon redirecting it) must not leave us writing
+    to a closed file."""
+    return structlog.PrintLogger(sys.stderr)
+
+
 def configure_logging(level: str = "info", fmt: str = "json", stream: TextIO | None = None) -> None:
     renderers: list[Any] = (
         [structlog.processors.JSONRenderer(sort_keys=True)]
@@ -169,7 +176,7 @@ def configure_logging(level: str = "info", fmt: str = "json", stream: TextIO | N
             *renderers,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelNamesMapping()[level.upper()]),
-        logger_factory=structlog.PrintLoggerFactory(stream or sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(stream) if stream is not None else _current_stderr,
         cache_logger_on_first_use=False,
     )
 

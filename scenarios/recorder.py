@@ -30,6 +30,7 @@ from playwright.sync_api import Error as PlaywrightError
 from pydantic import BaseModel, Field
 
 from bot.errors import PayerbotError, PortalChanged
+from bot.evidence import page_html, private_dir
 from bot.redact import PROCESS_SECRETS, Redactor
 from bot.steps import Outcome, Step, StepKind
 from scenarios.fingerprint import page_fingerprint
@@ -95,13 +96,6 @@ class Bundle(BaseModel):
     @classmethod
     def load(cls, folder: Path) -> Bundle:
         return cls.model_validate_json((folder / BUNDLE_FILE).read_text(encoding="utf-8"))
-
-
-def private_dir(path: Path) -> Path:
-    """A folder only this user can enter: bundles and evidence may show portal pages."""
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
-    path.chmod(0o700)
-    return path
 
 
 class RunRecorder:
@@ -327,7 +321,7 @@ class RunRecorder:
             self.bundle.files["screenshot"] = "final.png"
             for earlier in self._unshot:
                 earlier.screenshot = "final.png"
-            (self.work / "page.html").write_text(self.redactor.scrub(page.content()), encoding="utf-8")
+            (self.work / "page.html").write_text(self.redactor.scrub(page_html(page)), encoding="utf-8")
             self.bundle.files["dom"] = "page.html"
             if self.bundle.url_path is None:
                 url = page.url

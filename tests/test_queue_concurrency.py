@@ -12,6 +12,7 @@ import os
 import time
 import traceback
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -48,19 +49,28 @@ def _settings(batch: int) -> Settings:
     return Settings(lease_seconds=60, batch_size=batch, max_attempts_status=3)
 
 
-def _worker(db_url: str, owner: str, out: str, batch: int, start: object, abandon_first: bool) -> None:
+def _worker(
+    db_url: str, owner: str, out: str, batch: int, barriers: tuple[Any, Any], abandon_first: bool
+) -> None:
     """Lease, run and complete until nothing is left; exits through os._exit (see below)."""
     code = 0
     try:
         engine = make_engine(db_url)
         queue = Queue(engine, _settings(batch))
-        start.wait()  # type: ignore[attr-defined]
-        completed: list[int] = []
-        deadline = time.monotonic() + DEADLINE_SECONDS
+        start, together = barriers
         if abandon_first:  # lease a batch and walk away holding it, as a killed worker would
             assert queue.lease_batch(CRASHED) is not None
+        start.wait(DEADLINE_SECONDS)
+        completed: list[int] = []
+        deadline = time.monotonic() + DEADLINE_SECONDS
+        first = True
         while time.monotonic() < deadline:
             leased = queue.lease_batch(owner)
+            if first:
+                # every worker holds its first lease at the same time before any goes on: SQLite's
+                # busy wait is not fair, so one process could otherwise drain the queue alone
+                first = False
+                together.wait(DEADLINE_SECONDS)
             if leased is None:
                 if _work_left(engine) == 0:
                     break
@@ -83,14 +93,13 @@ def _worker(db_url: str, owner: str, out: str, batch: int, start: object, abando
 def _run_workers(
     db_url: str, tmp_path: Path, count: int, batch: int, *, abandon: int = 0
 ) -> dict[str, list[int]]:
-    start = FORK.Event()
+    barriers = (FORK.Barrier(count), FORK.Barrier(count))
     procs = []
     for n in range(count):
         out = str(tmp_path / f"w{n}.json")
-        proc = FORK.Process(target=_worker, args=(db_url, f"w{n}", out, batch, start, n < abandon))
+        proc = FORK.Process(target=_worker, args=(db_url, f"w{n}", out, batch, barriers, n < abandon))
         proc.start()
         procs.append((proc, out))
-    start.set()
     for proc, _ in procs:
         proc.join(DEADLINE_SECONDS + 10)
     errors = [Path(out + ".error").read_text() for _, out in procs if Path(out + ".error").exists()]

@@ -42,6 +42,7 @@ def no_browsers(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     monkeypatch.delenv("PAYERBOT_BROWSER", raising=False)
     monkeypatch.setenv("PLAYWRIGHT_BROWSERS_PATH", str(tmp_path / "ms-playwright"))
     monkeypatch.setattr(browser, "SYSTEM_CHROMIUM", (tmp_path / "usr-bin-chromium",))
+    monkeypatch.setattr(browser, "SYSTEM_HEADLESS_SHELL", (tmp_path / "headless-shell",))
     monkeypatch.setenv("PATH", str(tmp_path / "empty-path"))
     return tmp_path
 
@@ -77,6 +78,16 @@ def test_the_system_chromium_is_the_fallback(no_browsers: Path) -> None:
     assert args["executable_path"] == str(system)
     assert "--disable-background-networking" in args["args"]
     assert ("--no-sandbox" in args["args"]) == (os.geteuid() == 0)
+
+
+def test_a_headless_run_prefers_debians_headless_shell_and_a_headed_one_the_full_browser(
+    no_browsers: Path,
+) -> None:
+    system = _executable(no_browsers / "usr-bin-chromium")
+    assert browser.find_chromium(headless=True) == system  # no shell installed: the full browser
+    shell = _executable(no_browsers / "headless-shell")
+    assert browser.launch_args(headless=True)["executable_path"] == str(shell)
+    assert browser.launch_args(headless=False)["executable_path"] == str(system)
 
 
 def test_no_browser_says_exactly_what_to_install(no_browsers: Path) -> None:
