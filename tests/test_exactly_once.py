@@ -48,7 +48,9 @@ from tests.fixtures.sandbox import SandboxPortal
 
 POINTS = ("before_intent", "after_intent", "after_click", "after_confirm")
 # Crashes per fault point on each engine; the SQLite and PostgreSQL runs together make twice this.
-CRASHES_PER_POINT = int(os.environ.get("PAYERBOT_TEST_CRASHES_PER_POINT", "4"))
+# Two covers both arrivals of NTH at every point; each crash is a worker process with its own
+# Chromium, so a soak run raises it (PAYERBOT_TEST_CRASHES_PER_POINT=8) rather than every CI run.
+CRASHES_PER_POINT = int(os.environ.get("PAYERBOT_TEST_CRASHES_PER_POINT", "2"))
 NTH = (1, 2)  # which arrival at the point crashes: the first or the second submit of a run
 MAX_CLEAN_RUNS = 4
 
