@@ -57,6 +57,8 @@ def test_dry_run_walks_a_submission_to_its_review_page_keeps_the_bundle_and_chan
 
         runs = {r["item_id"]: r for r in RunStore(engine).list()}
         assert {runs[appeal_id]["outcome"], runs[status_id]["outcome"]} == {"dry_run"}
+        for item_id in (appeal_id, status_id):  # each item names the command that shows its bundle
+            assert f"item {item_id}: dry_run, payerbot scenarios show {runs[item_id]['id']}" in done.stdout
         bundle = Bundle.load(Path(runs[appeal_id]["bundle_path"]))
         assert bundle.info.dry_run and bundle.error_kind == "DryRunStop"
         last = bundle.steps[-1]

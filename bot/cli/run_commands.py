@@ -88,6 +88,10 @@ def register(app: typer.Typer) -> None:
                     f"worker: {len(report.outcomes)} item runs in {report.batches} batches "
                     f"({report.logins} logins): {report.counts()}"
                 )
+                if dry_run:  # what each item would have done, and where its bundle is
+                    for outcome in report.outcomes:
+                        where = f"payerbot scenarios show {outcome.run_id}" if outcome.run_id else "no bundle"
+                        console.print(f"  item {outcome.item_id}: {outcome.state}, {where}", soft_wrap=True)
                 if once or dry_run:
                     break
                 if stop.wait(cfg.worker_interval_seconds):

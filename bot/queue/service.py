@@ -19,7 +19,7 @@ from bot.clock import Clock, SystemClock
 from bot.errors import Disposition, IntakeError, PayerbotError
 from bot.models import ItemState, NewItem
 from bot.queue import intake
-from bot.queue.leases import Leases, Validator
+from bot.queue.leases import AccountLease, Leases, Validator
 from bot.queue.manager import Fence, Manager
 from bot.queue.operations import Operations
 from bot.queue.reads import Reads
@@ -164,22 +164,7 @@ class Queue:
         )
         if got is None:
             return None
-        leased = [
-            LeasedItem(
-                id=row.id,
-                kind=row.kind,
-                payer=row.payer,
-                account=row.account,
-                request=row.request,
-                attempt=row.attempt,
-                token=got.token,
-                idempotency_key=row.idempotency_key,
-                reference=submission_reference(row.id, row.idempotency_key),
-                max_attempts=self.settings.max_attempts(row.kind),
-            )
-            for row in got.items
-        ]
-        return Batch(got.payer, got.account, owner, got.token, got.expires_at, leased)
+        return self._batch(owner, got)
 
     def lease_item(self, owner: str, item_id: int) -> Batch | None:
         """Lease one named queued item and its account, or None when either is not free.
@@ -192,6 +177,10 @@ class Queue:
         got = self._leases.lease_item(owner, item_id, now=now, expires_at=expires_at, validate=self._validate)
         if got is None:
             return None
+        return self._batch(owner, got)
+
+    def _batch(self, owner: str, got: AccountLease) -> Batch:
+        """The worker's view of an account lease: each item with the token and its reference."""
         leased = [
             LeasedItem(
                 id=row.id,
