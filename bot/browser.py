@@ -3,8 +3,8 @@
 Order: ``PAYERBOT_BROWSER`` (an executable), Playwright's own downloaded browser, then Debian's
 packages. A headless run prefers Debian's ``chromium-headless-shell`` over ``/usr/bin/chromium``,
 as Playwright itself prefers its own headless shell: the full browser in headless mode costs close
-to three times the CPU for the same pages (``bench/bench_browser.py``). A team with remote browsers sets
-``PAYERBOT_BROWSER_WS_ENDPOINT`` instead.
+to three times the CPU for the same pages (``bench/bench_browser.py``). A team with remote
+browsers sets ``PAYERBOT_BROWSER_WS_ENDPOINT`` instead.
 """
 
 from __future__ import annotations
