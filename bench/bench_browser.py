@@ -21,7 +21,7 @@ from pathlib import Path
 
 from playwright.sync_api import Playwright, sync_playwright
 
-from bot.browser import QUIET_ARGS, SYSTEM_CHROMIUM, SYSTEM_HEADLESS_SHELL
+from bot.browser import SYSTEM_CHROMIUM, SYSTEM_HEADLESS_SHELL, launch_args
 from sandbox.server import SandboxServer
 
 
@@ -36,10 +36,11 @@ def busy_seconds() -> float:
 def turn(
     playwright: Playwright, executable: Path, url: str, launches: int, pages: int
 ) -> tuple[float, float]:
-    args = [*QUIET_ARGS, *(["--no-sandbox"] if os.geteuid() == 0 else [])]
+    # the worker's own flags, with the executable under test in place of the one it would find
+    kwargs = {**launch_args(headless=True), "executable_path": str(executable)}
     cpu, wall = busy_seconds(), time.perf_counter()
     for _ in range(launches):
-        browser = playwright.chromium.launch(executable_path=str(executable), headless=True, args=args)
+        browser = playwright.chromium.launch(**kwargs)
         page = browser.new_context().new_page()
         for _ in range(pages):
             page.goto(f"{url}/login")

@@ -22,7 +22,7 @@ from bot.services import Services, build_services
 from bot.settings import Settings
 from bot.worker import Worker
 from sandbox import SandboxAccount
-from sandbox.state import LedgerEntry
+from tests.e2e_support import ledger_of
 from tests.fixtures.sandbox import SandboxPortal, canary_claim
 from vault import Keyring
 
@@ -104,7 +104,7 @@ def test_a_lost_confirmation_goes_to_a_person_until_the_history_shows_it(
     item = services.queue.get(item_id)
     assert item.state == ItemState.NEEDS_HUMAN
     assert item.last_error_kind == "AmbiguousSubmission"
-    assert _ledger_for(portal, claim.claim_number) == [entry]
+    assert ledger_of(portal.state, rxpress_account.username) == [entry]
 
     # once the history shows it, an operator's retry reconciles from it
     portal.state.update_knobs(history_lag_requests=0)
@@ -112,11 +112,6 @@ def test_a_lost_confirmation_goes_to_a_person_until_the_history_shows_it(
     worker.drain(until_settled=True)
     item = services.queue.get(item_id)
     assert (item.state, item.confirmation_id) == (ItemState.DONE, entry.appeal_number)
-    assert _ledger_for(portal, claim.claim_number) == [entry]  # never sent twice
+    assert ledger_of(portal.state, rxpress_account.username) == [entry]  # never sent twice
     stats = portal.state.stats()
     assert stats["second_factor_posts"][rxpress_account.username] == 1  # one e-mailed code for all runs
-
-
-def _ledger_for(portal: SandboxPortal, claim_number: str) -> list[LedgerEntry]:
-    """What the payer received for one claim (the sandbox is shared by the whole session)."""
-    return [e for e in portal.state.ledger_entries() if e.claim_number == claim_number]

@@ -26,8 +26,11 @@ def run_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callabl
     common.engine.cache_clear()
 
 
-def test_a_database_that_cannot_be_opened_is_named_in_one_line(run_cli: Callable[..., Result]) -> None:
-    result = run_cli("scenarios", "list")
+@pytest.mark.parametrize("command", [("scenarios", "list"), ("status",), ("audit", "verify")], ids=" ".join)
+def test_a_database_that_cannot_be_opened_is_named_in_one_line(
+    run_cli: Callable[..., Result], command: tuple[str, ...]
+) -> None:
+    result = run_cli(*command)
     assert result.exit_code == 2
     assert (
         "cannot read the database at sqlite:///" in result.output and "payerbot db upgrade" in result.output

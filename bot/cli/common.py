@@ -11,6 +11,7 @@ from typing import ParamSpec, TypeVar
 import typer
 from rich.console import Console
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from bot.db import make_engine
 from bot.errors import PayerbotError
@@ -42,11 +43,19 @@ def fail(message: str, code: int = EXIT_ERROR) -> typer.Exit:
 
 @contextmanager
 def clean_errors() -> Iterator[None]:
-    """Our own errors end the command with their message and exit code 2, never a traceback."""
+    """Our own errors end the command with their message and exit code 2, never a traceback; so
+    does a database that cannot be opened or has no tables yet, named by its URL (no password)."""
     try:
         yield
     except PayerbotError as exc:
         raise fail(f"{exc.message}") from None
+    except (OperationalError, ProgrammingError) as exc:
+        url = engine().url.render_as_string(hide_password=True)
+        reason = str(exc.orig).splitlines()[0] if exc.orig else type(exc).__name__
+        raise fail(
+            f"cannot read the database at {url} ({reason}); check PAYERBOT_DATABASE_URL "
+            "and run `payerbot db upgrade`"
+        ) from None
 
 
 def command(func: Callable[P, R]) -> Callable[P, R]:

@@ -8,20 +8,14 @@ command), ``replay RUN [--offline]``, ``scenarios promote RUN``, ``scenarios run
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from functools import wraps
 from pathlib import Path
-from typing import Annotated, Any, ParamSpec, TypeVar
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
-from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from bot.cli import common
 from bot.logging import configure_logging
-
-P = ParamSpec("P")
-R = TypeVar("R")
 
 RunRef = Annotated[str, typer.Argument(help="A run id, or a work item id for that item's newest run.")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for tools instead of tables.")]
@@ -35,28 +29,10 @@ def _when(value: Any) -> str:
     return value.isoformat(timespec="seconds") if value else "-"
 
 
-def command(func: Callable[P, R]) -> Callable[P, R]:
-    """``common.command``, and a database that cannot be read named in one line, not a traceback."""
-
-    @wraps(func)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return common.command(func)(*args, **kwargs)
-        except (OperationalError, ProgrammingError) as exc:
-            url = common.engine().url.render_as_string(hide_password=True)
-            reason = str(exc.orig).splitlines()[0] if exc.orig else type(exc).__name__
-            raise common.fail(
-                f"cannot read the database at {url} ({reason}); check PAYERBOT_DATABASE_URL "
-                "and run `payerbot db upgrade`"
-            ) from None
-
-    return wrapper
-
-
 # -- scenarios list / show ---------------------------------------------------------------------
 
 
-@command
+@common.command
 def scenarios_list(
     failed: Annotated[bool, typer.Option("--failed", help="Only runs that failed.")] = False,
     item: Annotated[int | None, typer.Option(help="Only runs of this work item.")] = None,
@@ -97,7 +73,7 @@ def scenarios_list(
         _say("payerbot scenarios show RUN shows a run's steps, files and replay command")
 
 
-@command
+@common.command
 def scenarios_show(run_ref: RunRef, as_json: JsonOption = False) -> None:
     """One run: steps and outcomes, error, files, page change, replay command.
 
@@ -188,7 +164,7 @@ def _files(run: Any) -> dict[str, Path]:
 # -- promote and run the catalog ---------------------------------------------------------------
 
 
-@command
+@common.command
 def scenarios_promote(
     run_ref: RunRef,
     knobs: Annotated[
@@ -229,7 +205,7 @@ def scenarios_promote(
     _say(f"run it against the sandbox: {run_command(done.entry.name, out or CATALOG_DIR)}")
 
 
-@command
+@common.command
 def scenarios_run(
     names: Annotated[
         list[str] | None, typer.Argument(help="Entry names (default: the whole catalog).")
@@ -283,7 +259,7 @@ def scenarios_run(
 # -- replay and report ---------------------------------------------------------------------------
 
 
-@command
+@common.command
 def replay(
     run_ref: RunRef,
     offline: Annotated[
@@ -319,7 +295,7 @@ def replay(
         raise typer.Exit(1)
 
 
-@command
+@common.command
 def report(
     since: Annotated[str, typer.Option(help="The period: 24h, 7d, 90m, or an ISO date.")] = "24h",
     out: Annotated[Path, typer.Option(help="Where to write the HTML page.")] = Path("report.html"),
