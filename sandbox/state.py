@@ -12,12 +12,12 @@ import threading
 import uuid
 from collections import Counter
 from collections.abc import Mapping
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from sandbox.data import Claim, Patient, PriorAuth, generate, make_claim, make_pa, make_patient, unique
+from sandbox.data import EPOCH, Claim, Patient, PriorAuth, generate, make_claim, make_pa, make_patient, unique
 from sandbox.knobs import Knobs
 from sandbox.payers import DEFAULT_SEED, AccountSpec, SandboxAccount, SandboxPayer
 from sandbox.sessions import CodeInbox, SessionStore, TotpGuard
@@ -202,11 +202,17 @@ class PortalState:
             self.patients.append(patient)
             return patient
 
-    def add_claim(self, wording: str | None = None, **overrides: Any) -> Claim:
-        """Add a claim worded like one of the payer's kinds (default: its first kind)."""
+    def add_claim(self, wording: str | None = None, *, newest: bool = False, **overrides: Any) -> Claim:
+        """Add a claim worded like one of the payer's kinds (default: its first kind). ``newest``
+        dates it a day after every other claim, so it heads any newest-first list whatever else the
+        sandbox holds: a run then reads the same pages (and a session-expiry knob counts the same
+        requests) in any test order."""
         spec = self.payer.data
         kind = spec.claim_kind(wording) if wording else spec.claim_kinds[0]
         with self._lock:
+            if newest:
+                latest = max((c.service_date for c in self.claims.values()), default=EPOCH)
+                overrides["service_date"] = latest + timedelta(days=1)
             patient = overrides.pop("patient", None) or self.add_patient()
             number = overrides.pop("claim_number", None) or unique(
                 spec.claim_number, self._data_rng, self._taken

@@ -31,7 +31,6 @@ from bot.queue import submission_reference
 from bot.worker import Worker
 from portals import get_portal, payer_ids
 from sandbox import Knobs, SandboxAccount, SandboxServer, get_payer
-from sandbox.data import EPOCH
 from scenarios.workspace import Workspace
 
 CATALOG_DIR = Path(__file__).parent / "catalog"
@@ -195,9 +194,7 @@ def _item(entry: Entry, ws: Workspace, account: str, sandbox: SandboxServer) -> 
         payload: dict[str, Any] = {"pa_number": pa.pa_number}
         truth: Any = pa
     else:
-        # the newest service date in the sandbox: first in a portal's recent-claims list, so the
-        # pages a run reads (and the requests a session-expiry knob counts) do not vary by chance
-        claim = state.add_claim(entry.input.claim, service_date=EPOCH)
+        claim = state.add_claim(entry.input.claim, newest=True)
         payload = {"claim_number": claim.claim_number}
         if portal_cls.needs_fill_date:
             payload["fill_date"] = claim.service_date.isoformat()

@@ -12,7 +12,6 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -243,8 +242,7 @@ def test_a_session_that_expires_mid_batch_is_renewed_and_the_batch_completes(har
     # fresh claims, the newest of all, so a portal that lists claims newest first shows each on its
     # first page and every item costs the portal the same number of requests
     wording = harness.claims(1)[0].wording
-    newest = date.today() + timedelta(days=1)
-    first, *rest = [harness.state.add_claim(wording, service_date=newest) for _ in range(3)]
+    first, *rest = [harness.state.add_claim(wording, newest=True) for _ in range(3)]
     _assert_true_status(harness, harness.run([harness.status_item(first)])[0])  # logs in
     # the stored session passes the batch's check, then dies on the first item's second request
     harness.state.update_knobs(session_expiry_requests=_session_requests(harness) + 2)

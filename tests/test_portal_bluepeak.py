@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import hashlib
-import itertools
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -50,7 +49,7 @@ from portals.bluepeak import BluePeakPortal
 from sandbox import PortalState, SandboxAccount, get_payer
 from sandbox.bluepeak.api import COOKIE, PAGE_SIZE, TERMS_EVERY, recent_claims
 from sandbox.bluepeak.wording import CLAIM_KINDS, PA_KINDS
-from sandbox.data import EPOCH, Claim
+from sandbox.data import Claim
 from tests.fixtures.sandbox import SandboxPortal, canary_claim, known_answers, login_secrets
 
 PDF = b"%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
@@ -123,13 +122,10 @@ class Gate:
             raise self.error
 
 
-_newer = itertools.count(1)
-
-
 def newest_claim(state: PortalState, wording: str, **fields: object) -> Claim:
     """A canary claim served later than any other, so it heads the list's first page (tests of
     paging pick their claims from the seeded ones)."""
-    return canary_claim(state, wording, service_date=EPOCH + timedelta(days=next(_newer)), **fields)
+    return canary_claim(state, wording, newest=True, **fields)
 
 
 def _reference(name: str) -> str:

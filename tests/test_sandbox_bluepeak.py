@@ -199,6 +199,20 @@ def test_claims_are_paginated_newest_first_and_every_claim_is_on_exactly_one_pag
     assert set(row) == {"id", "claim_number", "service_date", "billed", "status"}  # no patient data in lists
 
 
+def test_a_claim_added_as_newest_heads_the_first_page_whatever_else_is_dated_late(
+    client: httpx.Client, bluepeak: SandboxPortal, bluepeak_account: SandboxAccount
+) -> None:
+    # ties and later dates are what made a test's claim land on page 1 or 2 by the order tests ran in
+    latest = max(c.service_date for c in bluepeak.state.claims.values())
+    for _ in range(PAGE_SIZE):
+        canary_claim(bluepeak.state, "Not covered", service_date=latest)
+    first, second = (canary_claim(bluepeak.state, "Processing", newest=True) for _ in range(2))
+    assert first.service_date > latest and second.service_date > first.service_date
+    sign_in(client, bluepeak_account)
+    top = [row["claim_number"] for row in get(client, "/api/claims").json()["items"][:2]]
+    assert top == [second.claim_number, first.claim_number]
+
+
 def test_member_filter_lists_only_that_members_claims(
     client: httpx.Client, bluepeak: SandboxPortal, bluepeak_account: SandboxAccount
 ) -> None:
