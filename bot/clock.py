@@ -1,7 +1,9 @@
 """Time, handed in: the system clock in production, a clock a test can drive.
 
-Only the scheduler's and worker's loops and the wait for a fresh one-time code ever wait on time;
-everything in the browser waits on Playwright's locators instead.
+``sleep`` has three callers, each a bounded wait outside the browser: the worker waiting for the
+next retry to fall due (a minute at most, then it looks at the queue again), the out-of-band inbox
+poll (until its timeout) and the wait for an unused TOTP time step (``max_wait_steps`` at most).
+Everything in the browser waits on Playwright's locators instead.
 """
 
 from __future__ import annotations
