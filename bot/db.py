@@ -232,7 +232,8 @@ class PageFingerprint(Base):
 
 
 class AuditEvent(Base):
-    """Append-only and hash-chained: each row's hash covers its fields and the previous hash."""
+    """Append-only and chained: each row's hash is a MAC (under the audit chain key) of its fields,
+    its scheme and the previous hash. Rows from before migration 0003 are plain SHA-256 ("sha256")."""
 
     __tablename__ = "audit_events"
 
@@ -249,6 +250,7 @@ class AuditEvent(Base):
     correlation_id: Mapped[str | None] = mapped_column(sa.String(64))
     submission_id: Mapped[str | None] = mapped_column(sa.String(200))
     detail: Mapped[str | None] = mapped_column(sa.Text)
+    scheme: Mapped[str] = mapped_column(sa.String(20), server_default="sha256")  # see bot.audit
     prev_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)  # the chain cannot fork
     hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
 

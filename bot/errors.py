@@ -139,6 +139,18 @@ class PasswordExpired(LoginRejected):
     """The portal demands a password change; a person must change it."""
 
 
+class LoginRefused(LoginRejected):
+    """payerbot refused to log in off the account's sealed portal origin; the account is disabled."""
+
+
+class UntrustedPortalUrl(LoginRefused):
+    """The account's portal URL is not its sealed one, not sealed, or not https; nothing was requested."""
+
+
+class SecretOriginMismatch(LoginRefused):
+    """A page or frame outside the account's sealed origin asked for a secret; nothing was typed."""
+
+
 class AccountDisabled(NeedsHuman):
     """The account is disabled after a rejected login; `payerbot vault enable` re-enables it."""
 

@@ -10,7 +10,7 @@ import hashlib
 import json
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AwareDatetime,
@@ -76,15 +76,34 @@ class PaStatusRequest(Strict):
     pa_number: Identifier
 
 
-class DocumentRef(Strict):
-    """A file the bot uploads: a path (absolute, or under PAYERBOT_DOCUMENTS_DIR) and its SHA-256.
+MediaType = Literal["application/pdf", "image/png", "image/jpeg", "image/tiff"]
+"""What payers take as appeal documents: letters as PDF, scans as PNG, JPEG or TIFF."""
 
-    The bot refuses to upload a file whose content no longer matches the digest that was approved.
+
+class DocumentRef(Strict):
+    """A file the bot uploads: a path under PAYERBOT_DOCUMENTS_DIR, its SHA-256 and media type.
+
+    The path is relative and stays inside the folder on paper (no ``..``, no leading ``/``); the bot
+    also checks, after symlinks, that it stays inside on disk, and uploads only the approved bytes.
     """
 
-    path: Name
-    sha256: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")] | None = None
-    media_type: str = "application/pdf"
+    path: Annotated[str, StringConstraints(min_length=1, max_length=1024)]
+    sha256: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+    media_type: MediaType = "application/pdf"
+
+    @field_validator("path")
+    @classmethod
+    def _relative_inside(cls, value: str) -> str:
+        # messages name the rule, never the value: a path may carry a patient's name
+        if any(ord(c) < 32 or ord(c) == 127 for c in value):
+            raise ValueError("must not contain control characters")
+        if "\\" in value:
+            raise ValueError("must use '/' between folders, not '\\'")
+        if value.startswith("/"):
+            raise ValueError("must be relative to PAYERBOT_DOCUMENTS_DIR, not absolute")
+        if ".." in value.split("/"):
+            raise ValueError("must not contain a '..' segment")
+        return value
 
 
 class AppealReason(StrEnum):

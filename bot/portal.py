@@ -111,6 +111,8 @@ class Portal:
     """True when ``find_submission`` sees every submission at once, so "not found" means not sent."""
     claim_number_pattern: ClassVar[str] = r"^[A-Za-z0-9-]{3,40}$"
     needs_fill_date: ClassVar[bool] = False
+    max_upload_bytes: ClassVar[int] = 10 * 1024 * 1024
+    """The largest document the portal's upload takes; a larger one is refused before the upload."""
     claim_statuses: ClassVar[dict[str, ClaimRule]] = {}
     pa_statuses: ClassVar[dict[str, PaRule]] = {}
 

@@ -28,6 +28,8 @@ from bot.errors import (
     SessionExpired,
     StaleLease,
     Transient,
+    UntrustedPortalUrl,
+    VaultError,
 )
 from bot.evidence import capture_evidence
 from bot.heartbeat import Heartbeat
@@ -43,7 +45,7 @@ from bot.models import (
 from bot.portal import ACTION_FOR_KIND, Action, Portal
 from bot.redact import PROCESS_SECRETS, Redactor
 from bot.services import Services
-from bot.session import AccountSession
+from bot.session import AccountSession, lock_out, trusted_portal_url
 from bot.steps import StepRecorder
 from portals import get_portal
 from scenarios.recorder import PlannedStop, RecordMode, RunInfo, RunRecorder, new_run_id
@@ -109,10 +111,22 @@ class Runner:
                 batch.items, AccountDisabled(f"account disabled: {account.disabled_reason}"), report
             )
             return report
+        try:
+            # the sealed URL, never the column alone: one a database writer changed gets no request
+            portal_url = trusted_portal_url(
+                self.s.vault, portal_cls, batch.payer, batch.account, account.portal_url
+            )
+        except UntrustedPortalUrl as exc:
+            lock_out(self.s.vault, self.s.audit, batch.payer, batch.account, exc)
+            self._hand_account(batch, list(batch.items), exc, report)
+            return report
+        except VaultError as exc:  # no key, or not the key that sealed it: each item fails, as at login
+            self._hand_all(batch.items, exc, report)
+            return report
         session = AccountSession(
             browser=self.browser,
             portal_cls=portal_cls,
-            portal_url=account.portal_url or portal_cls.default_url,
+            portal_url=portal_url,
             payer=batch.payer,
             account=batch.account,
             vault=self.s.vault,
@@ -130,16 +144,19 @@ class Runner:
                 log.warning("lease lost; stopping the batch", item_id=item.id, error=exc.message)
                 break
             except (LoginRejected, CaptchaShown, AccountDisabled) as exc:
-                # the account cannot log in: this item (already running, so the sweep of queued
-                # items below misses it) and every item waiting for it go to a person, at once
-                self._hand_all([item, *remaining], exc, report)
-                if not self.dry_run:
-                    self.s.queue.hand_account_to_human(batch.payer, batch.account, exc.message)
+                # this item is already running, so the sweep of queued items misses it
+                self._hand_account(batch, [item, *remaining], exc, report)
                 remaining = []
             except _LoginTrouble:
                 break  # the portal is unwell at login: leave the rest for a later lease
         report.logins = session.logins
         return report
+
+    def _hand_account(self, batch: Any, items: list[Any], error: PayerbotError, report: BatchReport) -> None:
+        """The account cannot log in: these items and every item waiting for it go to a person, at once."""
+        self._hand_all(items, error, report)
+        if not self.dry_run:
+            self.s.queue.hand_account_to_human(batch.payer, batch.account, error.message)
 
     def _hand_all(self, items: list[Any], error: PayerbotError, report: BatchReport) -> None:
         for item in items:
@@ -318,7 +335,6 @@ class Runner:
             found = self._reconcile(portal, item, request, pending, page, recorder, run_id)
             if found is not None:
                 return found
-        files = appeal_files(request, self.s.settings.documents_dir)
         recorder.redactor.add(request.explanation)  # free text typed into the form may name the patient
         submission: dict[str, int] = {}
 
@@ -347,7 +363,9 @@ class Runner:
                 raise StaleLease("paused between the submit intent and the click; not clicking")
             hb.check()
 
-        result = portal.submit_appeal(request, files, item.reference, gate)
+        # private copies of the approved bytes, checked here and removed once the submit is over
+        with appeal_files(request, self.s.settings.documents_dir, portal.max_upload_bytes) as files:
+            result = portal.submit_appeal(request, files, item.reference, gate)
         faults.point("after_click")
         evidence = capture_evidence(
             page,

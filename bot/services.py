@@ -18,7 +18,8 @@ from bot.mapping import StatusMapper, WordingClassifier
 from bot.queue import Queue
 from bot.settings import Settings
 from scenarios.store import RunStore
-from vault import Vault
+from vault import Keyring, Vault
+from vault.chainkey import VaultChainKeyStore
 
 
 @dataclass
@@ -46,15 +47,31 @@ def build_services(
         from bot.llm import classifier_from_settings
 
         classifier = classifier_from_settings(settings)
+    vault = Vault.from_settings(engine, settings, clock=clock)
+    audit = audit_trail(engine, settings, vault=vault, clock=clock)
     return Services(
         settings=settings,
         engine=engine,
-        queue=Queue(engine, settings, clock=clock),
-        vault=Vault.from_settings(engine, settings, clock=clock),
-        audit=AuditTrail(engine, actor=settings.service_identity, clock=clock),
+        queue=Queue(engine, settings, clock=clock, audit=audit),
+        vault=vault,
+        audit=audit,
         runs=RunStore(engine),
         mapper=StatusMapper(
             load_codelists(settings.codelists_dir), classifier, min_confidence=settings.llm_min_confidence
         ),
         clock=clock,
     )
+
+
+def audit_trail(
+    engine: Engine, settings: Settings, *, vault: Vault | None = None, clock: Clock | None = None
+) -> AuditTrail:
+    """The audit trail, its chain key sealed in ``vault`` (default: one keyed from the settings).
+
+    Without a vault key configured the trail is still built: its first append or verify of a keyed
+    row says the key is needed, so a command that writes no audit record needs no key.
+    """
+    if vault is None:
+        has_key = settings.vault_key is not None or settings.vault_key_file is not None
+        vault = Vault(engine, Keyring.from_settings(settings) if has_key else None, clock=clock)
+    return AuditTrail(engine, actor=settings.service_identity, clock=clock, key=VaultChainKeyStore(vault))

@@ -5,6 +5,10 @@ typed password and the cookies); each item then runs in a fresh context started 
 storage state, so a logged-in session serves the whole batch. The storage state is kept encrypted
 in the vault and reused on the next run. A login the portal rejects disables the account in the
 database at once: exactly one attempt, never a retry that would lock the account.
+
+Logins go only to the origin of the URL sealed with the account: a session handed a URL elsewhere
+refuses before any request, and each secret, as the vault reveals it, is registered with the
+login's step recorder, which types it only into a field whose page and document are that origin.
 """
 
 from __future__ import annotations
@@ -15,8 +19,9 @@ from typing import Any
 from playwright.sync_api import Browser, BrowserContext
 
 from bot.audit import AuditAction, AuditTrail
-from bot.errors import LoginRejected, PortalError
+from bot.errors import LoginRefused, LoginRejected, PortalError, RecordTampered, UntrustedPortalUrl
 from bot.logging import get_logger
+from bot.origin import origin_of, url_problem
 from bot.portal import LoginSecrets, Portal, SecondFactorKind
 from bot.redact import PROCESS_SECRETS
 from bot.settings import Settings
@@ -32,6 +37,80 @@ def remember_cookie_values(state: dict[str, Any] | None) -> None:
         value = str(cookie.get("value", ""))
         if len(value) >= 8:
             PROCESS_SECRETS.add(value)
+
+
+def _sealed(vault: Any, payer: str, account: str) -> str:
+    """The URL sealed with the account (``""``: the payer's default); refused when none opens."""
+    where = f"vault account {payer}/{account}"
+    try:
+        sealed: str | None = vault.sealed_portal_url(payer, account)
+    except RecordTampered:
+        raise UntrustedPortalUrl(
+            f"{where}: its sealed portal URL failed authentication (altered, or copied from another "
+            "account); login refused, nothing requested"
+        ) from None
+    if sealed is None:
+        raise UntrustedPortalUrl(
+            f"{where} has no sealed portal URL (stored before URLs were sealed); login refused. After "
+            f"checking the URL, `payerbot vault update {payer} {account} --url URL` seals it ('' for "
+            "the payer's default), then `payerbot vault enable` re-enables the account"
+        )
+    return sealed
+
+
+def _usable(url: str, payer: str, account: str) -> str:
+    problem = url_problem(url)
+    if problem is not None:
+        raise UntrustedPortalUrl(f"vault account {payer}/{account}: its portal URL {problem}; login refused")
+    return url
+
+
+def sealed_portal_url(vault: Any, portal_cls: type[Portal], payer: str, account: str) -> str:
+    """The URL the vault vouches for: the sealed one or the payer's default, https unless loopback."""
+    return _usable(_sealed(vault, payer, account) or portal_cls.default_url, payer, account)
+
+
+def trusted_portal_url(
+    vault: Any, portal_cls: type[Portal], payer: str, account: str, listed: str | None
+) -> str:
+    """``sealed_portal_url``, refused too when ``accounts.portal_url`` (``listed``) says otherwise.
+
+    Asked before any browser work: a URL a database writer changed gets no request at all.
+    """
+    sealed = _sealed(vault, payer, account)
+    if (listed or "") != sealed:
+        shown = {url: origin_of(url) if url else "the payer's default" for url in (listed or "", sealed)}
+        raise UntrustedPortalUrl(
+            f"vault account {payer}/{account}: accounts.portal_url ({shown[listed or '']}) is not the URL "
+            f"sealed with the account ({shown[sealed]}); login refused, nothing requested "
+            f"(`payerbot vault update {payer} {account} --url URL` sets both)"
+        )
+    return _usable(sealed or portal_cls.default_url, payer, account)
+
+
+def lock_out(vault: Any, audit: AuditTrail, payer: str, account: str, exc: LoginRejected) -> None:
+    """No further login until a person looks: disable the account, and write down why."""
+    refused = isinstance(exc, LoginRefused)  # payerbot's own refusal, not the portal's
+    vault.disable(payer, account, exc.message)
+    detail = {"error_kind": type(exc).__name__}
+    audit.record(
+        AuditAction.LOGIN,
+        "untrusted_origin" if refused else "rejected",
+        payer=payer,
+        account=account,
+        detail=detail,
+    )
+    audit.record(
+        AuditAction.ACCOUNT_DISABLED, "disabled", payer=payer, account=account, detail={"reason": exc.message}
+    )
+    log.error(
+        "login refused off the sealed origin; account disabled"
+        if refused
+        else "login rejected; account disabled",
+        payer=payer,
+        account=account,
+        error_kind=type(exc).__name__,
+    )
 
 
 @dataclass
@@ -62,6 +141,7 @@ class AccountSession:
         """Have a session the portal accepts: the stored one if it still works, else one login."""
         if self.verified:
             return
+        origin = self._sealed_origin()
         context = self.new_context()
         try:
             page = context.new_page()
@@ -70,33 +150,51 @@ class AccountSession:
                 self.verified = True
                 self.audit.record(AuditAction.SESSION_REUSED, "ok", payer=self.payer, account=self.account)
                 return
-            self._login(portal, context)
+            self._login(portal, context, origin)
         finally:
             context.close()
 
-    def _secrets(self) -> LoginSecrets:
-        """The account's secrets, with every code and answer remembered for scrubbing as it is typed."""
+    def _sealed_origin(self) -> str:
+        """The origin sealed with the account; a session handed a URL elsewhere refuses, unrequested."""
+        try:
+            sealed = origin_of(sealed_portal_url(self.vault, self.portal_cls, self.payer, self.account))
+            if origin_of(self.portal_url) != sealed:
+                raise UntrustedPortalUrl(
+                    f"vault account {self.payer}/{self.account}: the session's portal URL "
+                    f"({origin_of(self.portal_url)}) is not on the sealed origin ({sealed}); login refused"
+                )
+        except UntrustedPortalUrl as exc:
+            lock_out(self.vault, self.audit, self.payer, self.account, exc)
+            raise
+        return sealed
+
+    def _secrets(self, steps: StepRecorder, origin: str) -> LoginSecrets:
+        """The account's secrets; each, as it is revealed, is remembered for scrubbing and may be
+        typed only on ``origin`` (the login's step recorder checks)."""
         out_of_band = None
         if self.portal_cls.second_factor == SecondFactorKind.OUT_OF_BAND:
             out_of_band = InboxSource(self.settings.inbox_url or self.portal_url, clock=self.vault.clock)
         secrets = self.vault.login_secrets(self.payer, self.account, out_of_band=out_of_band)
-        PROCESS_SECRETS.add(secrets.username, secrets.password.get_secret_value())
         code, answer = secrets.one_time_code, secrets.answer
 
-        def remembered_code() -> str:
-            value = code()  # type: ignore[misc]
+        def revealed(value: str) -> str:
             PROCESS_SECRETS.add(value)
+            steps.add_secret(value, origin=origin)
             return value
 
+        revealed(secrets.username)
+        revealed(secrets.password.get_secret_value())
+
+        def remembered_code() -> str:
+            return revealed(code())  # type: ignore[misc]
+
         def remembered_answer(question: str) -> str:
-            value = answer(question)
-            PROCESS_SECRETS.add(value)
-            return value
+            return revealed(answer(question))
 
         return replace(secrets, one_time_code=remembered_code if code else None, answer=remembered_answer)
 
-    def _login(self, portal: Portal, context: BrowserContext) -> None:
-        secrets = self._secrets()
+    def _login(self, portal: Portal, context: BrowserContext, origin: str) -> None:
+        secrets = self._secrets(portal.steps, origin)
         self.audit.record(
             AuditAction.VAULT_READ, "ok", payer=self.payer, account=self.account, detail={"fields": "login"}
         )
@@ -104,27 +202,7 @@ class AccountSession:
         try:
             portal.login(secrets)
         except LoginRejected as exc:
-            self.vault.disable(self.payer, self.account, exc.message)
-            self.audit.record(
-                AuditAction.LOGIN,
-                "rejected",
-                payer=self.payer,
-                account=self.account,
-                detail={"error_kind": type(exc).__name__},
-            )
-            self.audit.record(
-                AuditAction.ACCOUNT_DISABLED,
-                "disabled",
-                payer=self.payer,
-                account=self.account,
-                detail={"reason": exc.message},
-            )
-            log.error(
-                "login rejected; account disabled",
-                payer=self.payer,
-                account=self.account,
-                error_kind=type(exc).__name__,
-            )
+            lock_out(self.vault, self.audit, self.payer, self.account, exc)
             raise
         except PortalError as exc:
             self.audit.record(

@@ -6,17 +6,33 @@ import os
 import socket
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot.errors import ConfigError
+from bot.origin import origin_of, url_problem
 
 
 def default_data_dir() -> Path:
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return Path(base) / "payerbot"
+
+
+def normalize_endpoint(url: str) -> str:
+    """A model's base URL spelt one way (``scheme://host:port/path``), so that two spellings compare
+    equal. The rule is the login's (``bot.origin``): https, or http on a loopback host, since the
+    status wording must not cross a network in the clear. Messages never repeat a password."""
+    url = url.strip()
+    problem = url_problem(url)
+    parts = urlsplit(url) if problem is None else None
+    if parts is not None and (parts.query or parts.fragment):
+        problem = "must have no query or fragment"
+    if parts is None or problem is not None:
+        raise ValueError(problem)  # a phrase to follow the entry's name
+    return origin_of(url) + parts.path.rstrip("/")
 
 
 class Settings(BaseSettings):
@@ -59,8 +75,35 @@ class Settings(BaseSettings):
     log_format: Literal["json", "console"] = "json"
 
     llm_model: str | None = None
+    # base URLs a model may be reached at (comma-separated); none, the default, keeps the fallback off
+    llm_endpoints: Annotated[tuple[str, ...], NoDecode] = ()
     llm_min_confidence: float = Field(default=0.8, ge=0, le=1)
     codelists_dir: Path | None = None
+
+    @field_validator("llm_endpoints", mode="before")
+    @classmethod
+    def _allowed_endpoints(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = value.split(",")
+        if not isinstance(value, list | tuple):
+            return value
+        entries = [str(entry) for entry in value if str(entry).strip()]
+        normalized = []
+        for number, entry in enumerate(entries, start=1):
+            try:
+                normalized.append(normalize_endpoint(entry))
+            except ValueError as exc:
+                raise ValueError(f"entry {number} {exc}") from None
+        return tuple(normalized)
+
+    @field_validator("inbox_url")
+    @classmethod
+    def _inbox_over_https(cls, value: str | None) -> str | None:
+        # the inbox is asked for the account's username and answers with its login code
+        problem = url_problem(value) if value else None
+        if problem is not None:
+            raise ValueError(f"PAYERBOT_INBOX_URL {problem}")
+        return value
 
     @field_validator("database_url")
     @classmethod

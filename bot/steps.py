@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
@@ -21,7 +21,8 @@ from playwright.sync_api import Locator, Page, Request, Response
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from pydantic import BaseModel, Field
 
-from bot.errors import PortalChanged, PortalError, PortalServerError, PortalTimeout
+from bot.errors import PortalChanged, PortalError, PortalServerError, PortalTimeout, SecretOriginMismatch
+from bot.origin import origin_of
 
 
 class StepKind(StrEnum):
@@ -87,6 +88,8 @@ class StepRecorder:
         # the main frame's navigation request still waiting for its answer: while one is out,
         # Playwright's evaluate and count wait for it with no timeout, so a failed step must not ask
         self.pending_navigation: Request | None = None
+        # secret value -> the one origin it may be typed on (the session registers each as revealed)
+        self._secret_origins: dict[str, str] = {}
         page.on("response", self._watch_response)
         page.on("request", self._watch_request)
         page.on("requestfailed", self._settle_request)
@@ -209,10 +212,38 @@ class StepRecorder:
         if status is not None:
             raise PortalServerError(f"the portal answered HTTP {status}")
 
+    def add_secret(self, value: str, *, origin: str) -> None:
+        """Let ``fill`` type ``value`` only where the page and the field's document are ``origin``."""
+        self._secret_origins[value] = origin
+
     def fill(self, locator: Locator, value: str, *, safe: bool = False) -> None:
         """Type into a field; the value is written down only when the caller marks it ``safe``."""
         with self._step(StepKind.FILL, locator, value=value if safe else None):
-            locator.fill(value)
+            origin = self._secret_origins.get(value)
+            if origin is not None:
+                self._fill_secret(locator, value, origin)
+            else:
+                locator.fill(value)
+
+    def _fill_secret(self, locator: Locator, value: str, origin: str) -> None:
+        """Type a secret only when the top page and the field's own document are on ``origin``.
+
+        Checked and typed through one element handle: a page that navigates in between detaches
+        it, so the typing fails rather than land in the next page.
+        """
+        field = locator.element_handle()
+        try:
+            document = origin_of(field.evaluate("e => e.ownerDocument.location.origin"))
+            top = origin_of(self.page.url)
+            if top != origin or document != origin:
+                raise SecretOriginMismatch(
+                    f"a secret field in a document of {document} on a page of {top} is not the "
+                    f"account's origin {origin}; nothing was typed"
+                )
+            field.fill(value)
+        finally:
+            with suppress(PlaywrightError):  # a page gone meanwhile took the handle with it
+                field.dispose()
 
     def select(self, locator: Locator, label: str) -> None:
         with self._step(StepKind.SELECT, locator, value=label):

@@ -81,6 +81,7 @@ class BluePeakPortal(Portal):
     second_factor = SecondFactorKind.SECURITY_QUESTIONS
     history_reliable = True
     claim_number_pattern = r"^BP-\d{9}$"
+    max_upload_bytes = 10 * 1024 * 1024  # the sandbox sets no limit of its own: the default
 
     # BluePeak's claim vocabulary in X12 277 terms: each wording with the category and the claim
     # status code (STC01-2) BluePeak shows it for; none where BluePeak gives none.

@@ -68,6 +68,7 @@ class MeridianPortal(Portal):
     second_factor = SecondFactorKind.TOTP
     history_reliable = True
     claim_number_pattern = r"^MH\d{10}$"
+    max_upload_bytes = 10 * 1024 * 1024  # the sandbox sets no limit of its own: the default
 
     # Meridian's claim vocabulary in X12 277 terms: each wording with the category and the claim
     # status code (STC01-2) Meridian shows it for; none where Meridian gives none.

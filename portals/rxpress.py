@@ -105,6 +105,7 @@ class RxPressPortal(Portal):
     history_reliable = False  # new requests reach the history only after a processing delay
     claim_number_pattern = r"^\d{7}$"  # claims are Rx numbers
     needs_fill_date = True
+    max_upload_bytes = 10 * 1024 * 1024  # the sandbox sets no limit of its own: the default
     remember_device = True  # tick "Remember this device" so that a kept session skips the code
 
     # RxPress's claim vocabulary in X12 277 terms (the sandbox's wording module says why each).

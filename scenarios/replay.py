@@ -26,6 +26,7 @@ import json
 import shutil
 import tempfile
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -342,17 +343,19 @@ class Replayer:
             return f"authorization {status.label} ({status.payer_wording})"
         assert isinstance(request, AppealRequest)
         recorder.redactor.add(request.explanation)
-        files = self._files(request, mode, scratch)
         reference = view.submission_reference or submission_reference(view.id, view.idempotency_key)
         gate: SubmitGate = _stop_before_click
         if mode == "offline" and run.outcome in {"ok", "failed"}:
             gate = _offline_click  # the recorded run clicked (or failed before): its answers are in the HAR
-        result = portal.submit_appeal(request, files, reference, gate)
+        with self._files(request, mode, scratch, type(portal).max_upload_bytes) as files:
+            result = portal.submit_appeal(request, files, reference, gate)
         return f"confirmation {result.confirmation_id} (served from the recording)"
 
-    def _files(self, request: AppealRequest, mode: str, scratch: Path | None) -> AppealFiles:
+    def _files(
+        self, request: AppealRequest, mode: str, scratch: Path | None, max_bytes: int
+    ) -> AbstractContextManager[AppealFiles]:
         try:
-            return appeal_files(request, self.s.settings.documents_dir)
+            return appeal_files(request, self.s.settings.documents_dir, max_bytes)
         except DocumentProblem as exc:
             if mode != "offline" or scratch is None:
                 raise
@@ -360,7 +363,7 @@ class Replayer:
 
             self.out(f"note: {exc.message}; offline, a stand-in letter is uploaded instead")
             letter = write_letter(scratch, "stand-in-letter.pdf", "A stand-in letter for an offline replay.")
-            return AppealFiles(letter=letter, attachments=[letter for _ in request.attachments])
+            return nullcontext(AppealFiles(letter=letter, attachments=[letter for _ in request.attachments]))
 
     # -- what the operator reads at the end -------------------------------------------------------
 

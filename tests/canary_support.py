@@ -3,8 +3,9 @@
 A canary is a value that exists nowhere but where the test put it: a portal password, a TOTP
 secret, a session cookie, a patient's name, member id and date of birth. After real runs, every
 place the bot writes (log lines, every database column outside the vault's ciphertext, every file
-under the artifacts folder, every member of every zip, the decoded bodies of HAR files) is searched
-for every spelling of every canary. A hit names the canary, the spelling and where it was found.
+under the artifacts folder, every member of every zip, the decoded bodies of HAR files and every
+base64 run in any of them) is searched for every spelling of every canary. A hit names the canary,
+the spelling and where it was found.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import contextlib
 import html
 import io
 import json
+import re
 import zipfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -27,6 +29,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 SKIPPED_COLUMNS = frozenset({("vault_records", "ciphertext")})  # sealed: the one place secrets live
+# what upstream wrote: the appeal's own explanation and claim, in clear (the README says who can read it)
+PAYLOAD_COLUMN = ("work_items", "payload")
+# a base64 run long enough to hold a canary; shorter ones are ordinary words and ids
+_BASE64_RUN = re.compile(rb"[A-Za-z0-9+/_-]{16,}={0,2}")
 
 
 def text_spellings(value: str) -> set[str]:
@@ -67,6 +73,13 @@ class Canaries:
 
     def add_date(self, name: str, value: date) -> None:
         self.forms.setdefault(name, set()).update(date_spellings(value))
+
+    def add_lines(self, name: str, text: str) -> None:
+        """Free text: the whole of it as typed, as a form sends it (CRLF), and each line alone."""
+        self.add(name, text)
+        self.add(f"{name} (CRLF)", text.replace("\n", "\r\n"))
+        for number, line in enumerate(text.splitlines(), 1):
+            self.add(f"{name} line {number}", line.strip())
 
     def needles(self) -> list[tuple[str, bytes]]:
         return sorted({(name, f.lower().encode()) for name, forms in self.forms.items() for f in forms})
@@ -113,14 +126,20 @@ class Scan:
             with zipfile.ZipFile(io.BytesIO(data)) as archive:
                 for member in archive.namelist():
                     self.file(f"{where}!{member}", archive.read(member))
-        elif where.endswith(".har") or where.endswith(".network") or where.endswith(".trace"):
+            return
+        if where.endswith(".har") or where.endswith(".network") or where.endswith(".trace"):
             for text in _embedded_bodies(data):
                 self.text(f"{where} (decoded body)", text)
+        # any base64 anywhere (trace resources, data: URLs, bodies a scrubber took for binary)
+        decoded = b"\n".join(_base64_runs(data))
+        if decoded:
+            self.text(f"{where} (base64 decoded)", decoded)
 
     # -- the database --------------------------------------------------------------------------
 
-    def database(self, engine: Engine) -> dict[str, int]:
-        """Every row of every table, every column but the vault's ciphertext; rows per table."""
+    def database(self, engine: Engine, *, skip: frozenset[tuple[str, str]] = frozenset()) -> dict[str, int]:
+        """Every row of every table, every column but the vault's ciphertext (and ``skip``); rows per
+        table."""
         meta = sa.MetaData()
         meta.reflect(engine)
         counted: dict[str, int] = {}
@@ -130,7 +149,7 @@ class Scan:
                 counted[table.name] = len(rows)
                 for number, row in enumerate(rows):
                     for column, value in row.items():
-                        if (table.name, column) in SKIPPED_COLUMNS or value is None:
+                        if (table.name, column) in SKIPPED_COLUMNS | skip or value is None:
                             continue
                         self.text(f"db {table.name}[{number}].{column}", _as_text(value))
         return counted
@@ -155,6 +174,18 @@ def _embedded_bodies(data: bytes) -> Iterator[bytes]:
         except ValueError:
             continue
         yield from _walk_base64(doc)
+
+
+def _base64_runs(data: bytes) -> Iterator[bytes]:
+    """Every run of base64 (standard or URL-safe) in ``data``, decoded; runs that do not decode are
+    skipped (most are ordinary identifiers)."""
+    for match in _BASE64_RUN.finditer(data):
+        run = match.group().rstrip(b"=")
+        run = run[: len(run) - len(run) % 4]  # the whole quanta: a canary sits inside, not at a ragged end
+        for alphabet in (None, b"-_"):
+            with contextlib.suppress(binascii.Error, ValueError):
+                yield base64.b64decode(run, altchars=alphabet, validate=True)
+                break
 
 
 def _walk_base64(doc: Any) -> Iterator[bytes]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import sqlalchemy as sa
@@ -11,6 +12,7 @@ from bot.db import Account, WorkItem
 from bot.models import NewItem, WorkKind
 
 PAYER = "meridian"
+LETTER_SHA256 = hashlib.sha256(b"%PDF-1.4 approved letter").hexdigest()  # the file need not exist to queue
 
 
 def add_account(engine: Engine, account: str, *, payer: str = PAYER, enabled: bool = True) -> None:
@@ -34,7 +36,7 @@ def appeal_payload(n: int = 1) -> dict[str, Any]:
         "claim_number": f"MH{n:010d}",
         "reason": "medical_necessity",
         "explanation": "Documented need; see letter.",
-        "letter": {"path": "/docs/letter.pdf"},
+        "letter": {"path": "letters/letter.pdf", "sha256": LETTER_SHA256},  # under PAYERBOT_DOCUMENTS_DIR
         "approved_by": "R. Approver",
         "approved_at": "2026-01-05T08:00:00+00:00",
     }

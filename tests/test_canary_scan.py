@@ -7,6 +7,12 @@ bundle; some runs record everything. Then every log line, every database column 
 ciphertext, and every file under the artifacts folder (zip members and HAR bodies included) are
 searched for every canary in every spelling: zero hits.
 
+The second test puts a canary in every patient field a pharmacy portal (RxPress: Rx number, fill
+date, drug) and a medical one (Meridian: date of service, authorized service) show, plus a
+multi-line explanation, and runs one worker that records everything, under each redesign: the
+cosmetic one works, the renamed one fails every item and keeps the failures. The HTML report joins
+the scan.
+
 The property test at the end renders random nested log events through the real logging setup.
 """
 
@@ -19,6 +25,7 @@ import string
 import uuid
 import zipfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -32,7 +39,7 @@ from hypothesis import strategies as st
 from bot.logging import REDACTED_KEYS, SAFE_KEYS, configure_logging, get_logger
 from bot.redact import PROCESS_SECRETS
 from sandbox.data import Patient
-from tests.canary_support import Canaries, Scan
+from tests.canary_support import PAYLOAD_COLUMN, Canaries, Scan
 from tests.e2e_support import (
     WorkerRun,
     Workspace,
@@ -41,6 +48,7 @@ from tests.e2e_support import (
     enqueue_status,
     item_rows,
     make_workspace,
+    run_cli,
     run_worker,
 )
 from tests.fixtures.sandbox import SandboxPortal
@@ -173,6 +181,164 @@ def test_no_canary_secret_or_patient_value_reaches_logs_database_or_artifacts(
     assert any(p.suffix == ".html" and "evidence" in p.parts for p in files), "no evidence HTML"
     failed_bundles = [json.loads((b / "bundle.json").read_text())["outcome"] for b in bundles]
     assert "failed" in failed_bundles and "ok" in failed_bundles, failed_bundles
+
+
+# -- every patient field, both redesigns, two kinds of portal ------------------------------------
+
+
+@dataclass(frozen=True)
+class CanaryPatient:
+    """One canary patient and the claim and authorization shown for them, each value unique."""
+
+    first: str
+    last: str
+    member_id: str
+    dob: date
+    service_date: date  # a claim's date of service; RxPress's fill date
+    rx_number: str  # RxPress keys claims by it
+    drug: str  # RxPress's claim and PA pages; Meridian shows it as the PA's service
+    explanation: str  # typed into the appeal form, three lines
+
+    @classmethod
+    def make(cls, rng: random.Random) -> CanaryPatient:
+        def letters(n: int) -> str:
+            return "".join(rng.choices(string.ascii_lowercase, k=n))
+
+        return cls(
+            first=f"Zeb{letters(6)}",
+            last=f"O'Canary{letters(6)}",  # an apostrophe: HTML escapes it two ways
+            member_id=f"ZQ{rng.randrange(10**8, 10**9)}",
+            dob=date(1925, rng.randint(1, 12), rng.randint(1, 28)),  # before any seeded patient's
+            service_date=date(2019, rng.randint(1, 12), rng.randint(1, 28)),
+            rx_number=f"8{rng.randrange(10**5, 10**6)}",
+            drug=f"Canarydrug{letters(6)} 40 mg tablet",
+            explanation=(
+                f"Canary reason one {letters(8)}: the member tried two alternatives.\n"
+                f"Canary reason two {letters(8)}: both failed within 30 days.\n"
+                f"Canary reason three {letters(8)}: see the prescriber's letter."
+            ),
+        )
+
+    def register(self, canaries: Canaries, payer: str) -> None:
+        canaries.add("patient name", f"{self.first} {self.last}")
+        canaries.add("patient name (last, first)", f"{self.last}, {self.first}")
+        canaries.add("first name", self.first)
+        canaries.add("last name", self.last)
+        canaries.add("last name (no apostrophe)", self.last.replace("'", ""))
+        canaries.add("member id", self.member_id)
+        canaries.add_date("date of birth", self.dob)
+        canaries.add_date("date of service / fill date", self.service_date)
+        canaries.add("drug", self.drug)
+        canaries.add("drug (its name alone)", self.drug.split()[0])
+        canaries.add_lines("explanation", self.explanation)
+        if payer == "rxpress":
+            canaries.add("Rx number", self.rx_number)
+
+
+def _seed(state: Any, payer: str, who: CanaryPatient, monkeypatch: pytest.MonkeyPatch) -> tuple[str, str]:
+    """The canary patient's claim (denied, so appealable) and authorization; their numbers."""
+    patient = state.add_patient(
+        first_name=who.first, last_name=who.last, member_id=who.member_id, date_of_birth=who.dob
+    )
+    if payer == "rxpress":
+        # the sandbox derives a claim's drug from a fixed list; the canary drug is the whole list
+        monkeypatch.setattr("sandbox.rxpress.formats.DRUGS", (who.drug,))
+        claim = state.add_claim(
+            "REJECTED", patient=patient, claim_number=who.rx_number, service_date=who.service_date
+        )
+    else:
+        claim = state.add_claim("Denied", patient=patient, service_date=who.service_date)
+    pa = state.add_pa(None, patient=patient, service=who.drug)
+    return claim.claim_number, pa.pa_number
+
+
+def _items(ws: Workspace, payer: str, account: str, claim: str, pa: str, who: CanaryPatient) -> list[Any]:
+    """A claim status check, an authorization check and an appeal; keys and letter carry no canary."""
+    from bot.models import NewItem, WorkKind
+
+    fill = {"fill_date": who.service_date.isoformat()} if payer == "rxpress" else {}
+    appeal = appeal_item(ws, payer, account, "canary-letter", f"{payer}-canary-appeal")
+    payload = {**appeal.payload, "claim_number": claim, "explanation": who.explanation, **fill}
+    return [
+        NewItem(
+            kind=WorkKind.CLAIM_STATUS,
+            payer=payer,
+            account=account,
+            payload={"claim_number": claim, **fill},
+            idempotency_key=f"{payer}-canary-status",
+        ),
+        NewItem(
+            kind=WorkKind.PA_STATUS,
+            payer=payer,
+            account=account,
+            payload={"pa_number": pa},
+            idempotency_key=f"{payer}-canary-pa",
+        ),
+        appeal.model_copy(update={"payload": payload}),
+    ]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("redesign", ["cosmetic", "renamed"])
+@pytest.mark.parametrize("payer", ["rxpress", "meridian"])
+def test_no_patient_field_survives_a_recorded_run_under_either_redesign(
+    payer: str, redesign: str, ws: Workspace, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    portal: SandboxPortal = request.getfixturevalue(f"{payer}_sandbox")
+    state = portal.state
+    who = CanaryPatient.make(random.Random(f"canary:{payer}:{redesign}"))  # the same canaries every run
+    canaries = Canaries()
+    who.register(canaries, payer)
+    claim, pa = _seed(state, payer, who, monkeypatch)
+
+    login = state.add_account(totp_secret=pyotp.random_base32() if payer == "meridian" else None)
+    account = "acct-canary"
+    ws.vault().add_account(
+        payer,
+        account,
+        username=login.username,
+        password=login.password,
+        second_factor="totp" if payer == "meridian" else "out_of_band",
+        totp_secret=login.totp_secret,
+        portal_url=portal.url,
+    )
+    intake = ws.queue().enqueue(_items(ws, payer, account, claim, pa, who))
+    assert intake.ok and len(intake.queued) == 3, intake.rejected
+    ids = intake.queued
+
+    state.update_knobs(redesign=redesign)
+    worker = run_worker(ws, record="always")
+    state.update_knobs(redesign="none")
+    report_path = ws.root / "report.html"
+    report = run_cli(ws, "report", "--since", "24h", "--out", str(report_path))
+
+    assert worker.returncode == 0, worker.describe()
+    assert report.returncode == 0, report.describe()
+    why = "\n".join(f"{r['id']} {r['state']}: {r['last_error']}" for r in item_rows(ws))
+    expected = "done" if redesign == "cosmetic" else "needs_human"  # renamed: every item fails
+    assert [r["state"] for r in item_rows(ws, ids)] == [expected] * 3, why
+
+    scan = Scan(canaries)
+    for name, run in (("worker", worker), ("report command", report)):
+        scan.text(f"{name} stderr (logs)", run.stderr)
+        scan.text(f"{name} stdout", run.stdout)
+    rows = scan.database(ws.engine, skip=frozenset({PAYLOAD_COLUMN}))
+    files = scan.tree(ws.artifacts)
+    scan.file(str(report_path), report_path.read_bytes())
+    scan.tree(ws.tmp)
+    assert not scan.hits, f"{len(scan.hits)} canary hits ({payer}, {redesign}):\n{scan.report()}"
+
+    # -- and the scan was not of nothing: every item kept a bundle with a trace, a HAR and pictures
+    assert rows["audit_events"] > 0 and rows["runs"] >= 3, rows
+    bundles = [p.parent for p in files if p.name == "bundle.json"]
+    assert len(bundles) >= 3, bundles
+    for bundle in bundles:
+        assert {"trace.zip", "network.har", "final.png"} <= {p.name for p in bundle.iterdir()}, bundle
+    if redesign == "cosmetic":
+        hars = " ".join((b / "network.har").read_text(encoding="utf-8") for b in bundles)
+        assert "[redacted]" in hars, "nothing was scrubbed: the canaries never reached a recorded page"
+        assert any(p.suffix == ".html" and "evidence" in p.parts for p in files), "no evidence HTML"
+    assert "<html" in report_path.read_text(encoding="utf-8").lower()
 
 
 def _pa_item(account: str, pa_number: str) -> Any:

@@ -86,6 +86,13 @@ def assert_exactly_once(ws: Workspace, portal: SandboxPortal, ids: list[int], us
         confirmed = [s for s in subs if s["state"] == "confirmed"]
         assert [s["confirmation_id"] for s in confirmed] == [row["confirmation_id"]], subs
         assert not [s for s in subs if s["state"] == "submitting"], subs
+    # each confirmation committed with its audit record (a crash right after it loses neither)
+    audited = {(a["item_id"], a["submission_id"]) for a in audit_rows(ws, action="submission")}
+    unaudited = [(r["id"], r["confirmation_id"]) for r in rows]
+    unaudited = [pair for pair in unaudited if pair not in audited]
+    assert not unaudited, f"confirmed with no submission audit record: {unaudited}"
+    verified = run_cli(ws, "audit", "verify")
+    assert verified.returncode == 0, verified.describe()
 
 
 # -- crashes at each step of a submission ---------------------------------------------------------

@@ -101,7 +101,7 @@ def appeal_for(claim_number: str, reason: AppealReason = AppealReason.MEDICAL_NE
         claim_number=claim_number,
         reason=reason,
         explanation="The MRI was ordered after six weeks of failed conservative therapy.",
-        letter=DocumentRef(path="appeal-letter.pdf"),
+        letter=DocumentRef(path="appeal-letter.pdf", sha256=hashlib.sha256(PDF).hexdigest()),
         approved_by="Dana Reviewer",
         approved_at=datetime(2026, 1, 5, 9, 0, tzinfo=UTC),
     )

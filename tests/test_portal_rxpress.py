@@ -112,7 +112,7 @@ def appeal_for(
         fill_date=fill_date,
         reason=reason,
         explanation="Two formulary alternatives failed; see the prescriber's letter.",
-        letter=DocumentRef(path="redetermination-letter.pdf"),
+        letter=DocumentRef(path="redetermination-letter.pdf", sha256=hashlib.sha256(PDF).hexdigest()),
         approved_by="Dana Reviewer",
         approved_at=datetime(2026, 1, 5, 9, 0, tzinfo=UTC),
     )

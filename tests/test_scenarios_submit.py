@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -18,6 +19,7 @@ from sqlalchemy.engine import Engine
 from bot.db import PageFingerprint, Run
 from bot.models import ItemState
 from bot.queue import Queue, submission_reference
+from bot.settings import Settings
 from sandbox import PortalState, SandboxAccount, SandboxServer
 from sandbox.data import Patient
 from scenarios.replay import Replayer, ReplayRefused
@@ -181,8 +183,10 @@ def test_allow_submit_is_refused_while_an_earlier_submit_may_have_reached_the_po
     assert appeals.ledger(appeals.open_item) == 1  # the one the portal recorded, nothing more
 
 
-def test_allow_submit_refuses_a_cancelled_appeal_and_an_item_that_is_not_an_appeal(engine: Engine) -> None:
-    queue = Queue(engine)
+def test_allow_submit_refuses_a_cancelled_appeal_and_an_item_that_is_not_an_appeal(
+    engine: Engine, tmp_path: Path
+) -> None:
+    queue = Queue(engine, Settings(documents_dir=tmp_path))
     add_account(engine, "acct-1")
     report = queue.enqueue([appeal(1), claim(2)])
     appeal_id, claim_id = report.queued
@@ -192,8 +196,10 @@ def test_allow_submit_refuses_a_cancelled_appeal_and_an_item_that_is_not_an_appe
     assert "not an appeal submission" in str(submit_refusal(queue.get(claim_id)))
 
 
-def test_lease_item_leases_only_the_named_item_and_only_when_its_account_is_free(engine: Engine) -> None:
-    queue = Queue(engine)
+def test_lease_item_leases_only_the_named_item_and_only_when_its_account_is_free(
+    engine: Engine, tmp_path: Path
+) -> None:
+    queue = Queue(engine, Settings(documents_dir=tmp_path))
     add_account(engine, "acct-1")
     first, second = queue.enqueue([claim(1, priority=50), appeal(2)]).queued
     batch = queue.lease_item("replay:op", second)

@@ -4,6 +4,10 @@ Every secret is one ``vault_records`` row sealed by ``vault.sealing`` and bound 
 (payer, account, field). Login secrets are decrypted when used: the password when
 ``login_secrets`` is built, the TOTP secret only when a code is asked for, an answer only when its
 question is asked. The lockout flag is a column of ``accounts``, so it survives restarts.
+
+The portal URL is sealed too, as its own record (``""`` for the payer's default), written in the
+same transaction as the secrets; ``accounts.portal_url`` is only a readable copy for `vault list`.
+Whoever can write the database but holds no key cannot send a login anywhere else.
 """
 
 from __future__ import annotations
@@ -19,12 +23,14 @@ from sqlalchemy.engine import Engine
 
 from bot.clock import Clock, SystemClock
 from bot.errors import AccountDisabled, ConfigError, UnknownSecondFactorPrompt, VaultError, VaultKeyError
+from bot.origin import url_problem
 from bot.portal import CodeSource, LoginSecrets, SecondFactorKind
 from bot.settings import Settings
 from vault import store
 from vault.fields import (
     ANSWER_PREFIX,
     PASSWORD,
+    PORTAL_URL,
     SESSION,
     TOTP,
     USERNAME,
@@ -50,6 +56,13 @@ def check_names(payer: str, account: str) -> None:
         raise VaultError(f"payer id '{payer[:60]}' must match {PAYER_PATTERN.pattern}")
     if not account.strip() or len(account) > 200 or any(ord(c) < 32 for c in account):
         raise VaultError("account name must be 1-200 printable characters")
+
+
+def check_portal_url(url: str) -> None:
+    """Refuse a URL a login may not go to; ``""`` (the payer's default) is checked when it is used."""
+    problem = url_problem(url) if url else None
+    if problem is not None:
+        raise VaultError(f"portal URL {problem}")
 
 
 class Vault:
@@ -133,11 +146,11 @@ class Vault:
             known = ", ".join(k.value for k in SecondFactorKind)
             # the value is not echoed: a misplaced argument could hold a secret
             raise VaultError(f"second factor must be one of: {known}") from None
-        if portal_url is not None and not portal_url.startswith(("http://", "https://")):
-            raise VaultError("portal URL must start with http:// or https://")
+        check_portal_url(portal_url or "")
         values = self._credential_values(
             kind, username=username, password=password, totp_secret=totp_secret, answers=answers
         )
+        values[PORTAL_URL] = (portal_url or "").encode()
         sealed = self._sealed(payer, account, values)
         now = self.clock.now()
         with store.write(self.engine) as conn:
@@ -148,13 +161,15 @@ class Vault:
                         "(`payerbot vault add --replace` replaces its secrets)"
                     )
                 store.delete_records(conn, payer, account)
-                store.update_account(conn, payer, account, second_factor=kind.value, portal_url=portal_url)
+                store.update_account(
+                    conn, payer, account, second_factor=kind.value, portal_url=portal_url or None
+                )
             else:
                 store.insert_account(
                     conn,
                     payer=payer,
                     account=account,
-                    portal_url=portal_url,
+                    portal_url=portal_url or None,
                     second_factor=kind.value,
                     enabled=True,
                     created_at=now,
@@ -210,10 +225,13 @@ class Vault:
         password: Secret | None = None,
         totp_secret: Secret | None = None,
         answers: dict[str, Secret] | None = None,
+        portal_url: str | None = None,
     ) -> None:
         """Change some secrets of an account (answers are added or replaced question by question).
 
-        A changed username or password drops the stored session, which belonged to the old login.
+        ``portal_url`` re-seals the URL (``""``: the payer's default) and sets its readable copy in
+        ``accounts`` in the same transaction. A changed username, password or URL drops the stored
+        session, which belonged to the old login.
         """
         values: dict[str, bytes] = {}
         if username is not None:
@@ -227,8 +245,11 @@ class Vault:
         if totp_secret is not None:
             values[TOTP] = parse_totp(_reveal(totp_secret)).to_json()
         values.update(self._answer_values(answers or {}))
+        if portal_url is not None:
+            check_portal_url(portal_url)
+            values[PORTAL_URL] = portal_url.encode()
         if not values:
-            raise VaultError("nothing to update: give a username, password, TOTP secret or answers")
+            raise VaultError("nothing to update: give a username, password, TOTP secret, answers or URL")
         sealed = self._sealed(payer, account, values)
         now = self.clock.now()
         with store.write(self.engine) as conn:
@@ -237,7 +258,9 @@ class Vault:
                 raise VaultError(f"vault account {payer}/{account} uses {row.second_factor}, not totp")
             for ref, kid, blob in sealed:
                 store.put_record(conn, ref, kid, blob, now)
-            if USERNAME in values or PASSWORD in values:
+            if PORTAL_URL in values:
+                store.update_account(conn, payer, account, portal_url=portal_url or None)
+            if values.keys() & {USERNAME, PASSWORD, PORTAL_URL}:
                 store.delete_records(conn, payer, account, [SESSION])
 
     def accounts(self) -> list[AccountInfo]:
@@ -262,6 +285,7 @@ class Vault:
             payer=row.payer,
             account=row.account,
             portal_url=row.portal_url,
+            portal_url_sealed=any(r.field == PORTAL_URL for r in records),
             second_factor=row.second_factor,
             enabled=row.enabled,
             disabled_reason=row.disabled_reason,
@@ -278,6 +302,15 @@ class Vault:
             store.delete_account(conn, payer, account)
 
     # -- login ------------------------------------------------------------------------------
+
+    def sealed_portal_url(self, payer: str, account: str) -> str | None:
+        """The portal URL sealed with the account (``""``: the payer's default), None when none is.
+
+        An account stored before URLs were sealed has none; RecordTampered when the record was
+        altered or copied from another account.
+        """
+        data = self._read(RecordRef(payer, account, PORTAL_URL))
+        return None if data is None else data.decode()
 
     def login_secrets(
         self, payer: str, account: str, *, out_of_band: CodeSource | BindsUser | None = None

@@ -13,6 +13,7 @@ USERNAME = "username"
 PASSWORD = "password"  # noqa: S105 (a record field name)
 TOTP = "totp_secret"
 SESSION = "session"
+PORTAL_URL = "portal_url"  # sealed, so only the vault key holder can say where a login goes
 ANSWER_PREFIX = "answer:"
 CREDENTIAL_FIELDS = (USERNAME, PASSWORD, TOTP)
 
@@ -37,6 +38,7 @@ class AccountInfo(BaseModel):
     payer: str
     account: str
     portal_url: str | None
+    portal_url_sealed: bool  # False for an account stored before URLs were sealed: it cannot log in
     second_factor: str
     enabled: bool
     disabled_reason: str | None

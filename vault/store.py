@@ -105,6 +105,15 @@ def put_record(conn: Connection, ref: RecordRef, kid: str, blob: bytes, at: date
     )
 
 
+def insert_record_if_absent(conn: Connection, ref: RecordRef, kid: str, blob: bytes, at: datetime) -> None:
+    """Insert one record unless it exists: of two writers racing, the first one's stays."""
+    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    stmt = insert(VaultRecord).values(
+        payer=ref.payer, account=ref.account, field=ref.field, key_id=kid, ciphertext=blob, updated_at=at
+    )
+    conn.execute(stmt.on_conflict_do_nothing(index_elements=["payer", "account", "field"]))
+
+
 def delete_records(conn: Connection, payer: str, account: str, fields: list[str] | None = None) -> int:
     where = _records_where(payer, account)
     if fields is not None:

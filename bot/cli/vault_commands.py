@@ -18,6 +18,7 @@ from bot.cli import common
 from bot.errors import VaultError
 from bot.portal import SecondFactorKind
 from vault import Keyring, Vault, new_key
+from vault.core import check_portal_url
 from vault.keyring import create_key_file, read_key_file, replace_key_file
 
 vault_app = typer.Typer(
@@ -112,7 +113,10 @@ def _prompt_secrets(kind: SecondFactorKind) -> dict[str, Any]:
 def add(
     payer: Payer,
     account: AccountName,
-    url: Annotated[str | None, typer.Option("--url", help="Portal URL (default: the payer's).")] = None,
+    url: Annotated[
+        str | None,
+        typer.Option("--url", help="Portal URL, https:// unless loopback; sealed (default: the payer's)."),
+    ] = None,
     second_factor: Annotated[
         SecondFactorKind | None,
         typer.Option("--second-factor", help="Default: what the payer's portal asks for."),
@@ -125,6 +129,7 @@ def add(
     """Store a portal account: username, password and its second factor, encrypted."""
     portal = _check_payer(payer)
     kind = second_factor or SecondFactorKind(portal.second_factor)
+    check_portal_url(url or "")  # before any prompt
     vault = _vault()
     data = _read_json_secrets() if stdin_json else _prompt_secrets(kind)
     vault.add_account(
@@ -153,8 +158,14 @@ def update(
     answers: Annotated[
         bool, typer.Option("--answers", help="Prompt for questions and answers to add.")
     ] = False,
+    url: Annotated[
+        str | None,
+        typer.Option("--url", help="New portal URL, sealed with the secrets ('' for the payer's default)."),
+    ] = None,
 ) -> None:
     """Change some secrets of an account (with --stdin-json, the keys given are the ones changed)."""
+    if url is not None:
+        check_portal_url(url)  # before any prompt
     vault = _vault()
     vault.account(payer, account)  # NotFound before any prompt
     if stdin_json:
@@ -169,6 +180,8 @@ def update(
             data["totp_secret"] = typer.prompt("TOTP secret (base32 or otpauth:// URI)", hide_input=True)
         if answers:
             data["answers"] = _prompt_answers()
+    if url is not None:
+        data["portal_url"] = url
     vault.update_secrets(payer, account, **data)
     common.console.print(f"updated {', '.join(sorted(data))} of {payer}/{account}")
 

@@ -9,14 +9,16 @@ name fields and patterns, never the values (which may be patient data).
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
 import portals
+from bot.documents import documents_fields, escapes
 from bot.errors import IntakeError, UnsupportedAction
-from bot.models import NewItem, Payload, WorkKind, parse_payload
+from bot.models import AppealRequest, NewItem, Payload, WorkKind, parse_payload
 from bot.portal import Portal
 
 
@@ -72,8 +74,28 @@ def check_request(kind: WorkKind, payer: str, request: Payload) -> None:
         raise IntakeError(f"kind: {exc.message}", field="kind") from None
 
 
-def check_new_item(item: NewItem) -> None:
+def check_new_item(item: NewItem, documents_dir: Path | None) -> None:
     check_request(item.kind, item.payer, item.request)
+    if isinstance(item.request, AppealRequest):
+        check_documents(item.request, documents_dir)
+
+
+def check_documents(request: AppealRequest, documents_dir: Path | None) -> None:
+    """Where the documents lead on this machine: inside the folder, after symlinks.
+
+    A file not there yet passes (it may be written later); the worker checks every document again,
+    with its digest and content, before anything is uploaded.
+    """
+    if documents_dir is None:
+        raise IntakeError(
+            "payload.letter: PAYERBOT_DOCUMENTS_DIR is not set, so an appeal's documents cannot be found",
+            field="payload.letter",
+        )
+    for name, ref in documents_fields(request):
+        if escapes(documents_dir, ref.path):
+            raise IntakeError(
+                f"{name}.path: resolves outside PAYERBOT_DOCUMENTS_DIR after symlinks", field=f"{name}.path"
+            )
 
 
 def validate_stored(kind: str, payer: str, payload: Any) -> tuple[WorkKind, Payload]:

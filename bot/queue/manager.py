@@ -7,7 +7,7 @@ also writes its ``item_events`` row.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -32,6 +32,9 @@ from bot.queue.types import Evidence
 
 RUNNING = ItemState.RUNNING.value
 SUBMITTING = "submitting"
+
+AuditWrite = Callable[[Connection], object]
+"""Appends an item's audit record inside the transaction of the change it records."""
 
 
 class InvalidTransition(PayerbotError):
@@ -151,7 +154,9 @@ class Manager:
 
     # -- the exactly-once record ---------------------------------------------------------------
 
-    def begin_submission(self, fence: Fence, reference: str, now: datetime, margin: float) -> int:
+    def begin_submission(
+        self, fence: Fence, reference: str, now: datetime, margin: float, audit: AuditWrite | None = None
+    ) -> int:
         def work(conn: Connection) -> int:
             row = self._fenced(conn, fence, now, margin=margin)
             open_one = conn.execute(
@@ -194,6 +199,8 @@ class Manager:
                     )
                 ],
             )
+            if audit is not None:
+                audit(conn)
             return int(submission_id)
 
         return self.db.write(work)
@@ -219,6 +226,7 @@ class Manager:
         confirmation_id: str,
         via: str,
         evidence: Evidence | None,
+        audit: AuditWrite | None = None,
     ) -> None:
         def work(conn: Connection) -> None:
             row = self._fenced(conn, fence, now)
@@ -267,6 +275,8 @@ class Manager:
                     )
                 ],
             )
+            if audit is not None:  # one commit: a crash never leaves a confirmation unaudited
+                audit(conn)
 
         self.db.write(work)
 

@@ -1,19 +1,27 @@
 """What people do to items: an account handed to a person, an operator's retry or cancel.
 
-Each is one transaction with its ``item_events`` rows; the actor is recorded as the worker.
+Each is one transaction with its ``item_events`` rows; the actor is recorded as the worker. An
+operator's retry or cancel also appends its audit record in that transaction, so the record and
+the change commit together, and a refused one leaves neither.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from bot.audit import AuditAction, AuditEntry
 from bot.errors import NotFound
 from bot.models import ItemState
 from bot.queue.manager import SUBMITTING, InvalidTransition
 from bot.queue.sql import LEASE_CLEARED, Database, add_events, event, items, submissions
+
+Appender = Callable[[Connection, AuditEntry], object]
+"""Appends an audit entry inside the given transaction (``AuditTrail.append_in``)."""
 
 
 class Operations:
@@ -56,7 +64,9 @@ class Operations:
 
     def _locked_item(self, conn: Connection, item_id: int) -> sa.Row:
         row = conn.execute(
-            sa.select(items.c.state, items.c.attempts).where(items.c.id == item_id).with_for_update()
+            sa.select(items.c.state, items.c.attempts, items.c.payer, items.c.account)
+            .where(items.c.id == item_id)
+            .with_for_update()
         ).first()
         if row is None:
             raise NotFound(f"no work item {item_id}")
@@ -69,7 +79,39 @@ class Operations:
             )
         ).first()
 
-    def retry(self, item_id: int, actor: str, now: datetime, *, not_submitted: bool) -> None:
+    @staticmethod
+    def _audit(
+        conn: Connection,
+        audit: Appender | None,
+        action: AuditAction,
+        actor: str,
+        item_id: int,
+        row: sa.Row,
+        outcome: str,
+        **detail: Any,
+    ) -> None:
+        if audit is not None:
+            entry = AuditEntry(
+                action,
+                outcome,
+                payer=row.payer,
+                account=row.account,
+                item_id=item_id,
+                actor=actor,
+                detail={"from_state": row.state, **detail},
+            )
+            audit(conn, entry)
+
+    def retry(
+        self,
+        item_id: int,
+        actor: str,
+        now: datetime,
+        *,
+        not_submitted: bool,
+        reason: str | None = None,
+        audit: Appender | None = None,
+    ) -> None:
         """needs_human, failed or rejected -> queued with a fresh attempt budget.
 
         An open submission stays open, so the worker reconciles it with the portal's history first;
@@ -85,11 +127,13 @@ class Operations:
                 )
             detail = f"retried by {actor}"
             open_one = self._open_submission_of(conn, item_id)
+            marked = None
             if open_one is not None and not_submitted:
                 conn.execute(
                     sa.update(submissions).where(submissions.c.id == open_one.id).values(state="not_found")
                 )
                 detail += f"; {actor} says submission {open_one.id} never reached the portal"
+                marked = open_one.id
             conn.execute(
                 sa.update(items)
                 .where(items.c.id == item_id)
@@ -105,10 +149,30 @@ class Operations:
             add_events(
                 conn, [event(item_id, row.state, ItemState.QUEUED, at=now, worker=actor, detail=detail)]
             )
+            # ``not_submitted``: the submission the operator vouched for, or None when none was open
+            self._audit(
+                conn,
+                audit,
+                AuditAction.QUEUE_RETRY,
+                actor,
+                item_id,
+                row,
+                ItemState.QUEUED.value,
+                reason=reason,
+                not_submitted=marked if not_submitted else False,
+            )
 
         self.db.write(work)
 
-    def cancel(self, item_id: int, actor: str, now: datetime) -> None:
+    def cancel(
+        self,
+        item_id: int,
+        actor: str,
+        now: datetime,
+        *,
+        reason: str | None = None,
+        audit: Appender | None = None,
+    ) -> None:
         """Any unfinished item -> cancelled; a worker holding it is fenced off by the cleared token."""
 
         def work(conn: Connection) -> None:
@@ -139,6 +203,16 @@ class Operations:
                         detail=f"cancelled by {actor}",
                     )
                 ],
+            )
+            self._audit(
+                conn,
+                audit,
+                AuditAction.QUEUE_CANCEL,
+                actor,
+                item_id,
+                row,
+                ItemState.CANCELLED.value,
+                reason=reason,
             )
 
         self.db.write(work)

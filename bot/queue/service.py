@@ -15,13 +15,14 @@ from typing import Any
 
 from sqlalchemy.engine import Connection, Engine
 
+from bot.audit import AuditEntry, AuditTrail
 from bot.clock import Clock, SystemClock
-from bot.errors import Disposition, IntakeError, PayerbotError
+from bot.errors import ConfigError, Disposition, IntakeError, PayerbotError
 from bot.models import ItemState, NewItem
 from bot.queue import intake
 from bot.queue.leases import AccountLease, Leases, Validator
-from bot.queue.manager import Fence, Manager
-from bot.queue.operations import Operations
+from bot.queue.manager import AuditWrite, Fence, Manager
+from bot.queue.operations import Appender, Operations
 from bot.queue.reads import Reads
 from bot.queue.retry import RetryPolicy
 from bot.queue.sql import Database
@@ -59,8 +60,12 @@ class Queue:
         rng: random.Random | None = None,
         validate: Validator | None = None,
         submit_margin_seconds: float = SUBMIT_MARGIN_SECONDS,
+        audit: AuditTrail | None = None,
     ) -> None:
+        """``audit`` records operators' retries and cancels, and appends the audit records that must
+        commit with a submission's intent or confirmation (without it, handing one in is an error)."""
         self.settings = settings or Settings()
+        self.audit = audit
         self.clock: Clock = clock or SystemClock()
         self.retry_policy = RetryPolicy(
             self.settings.retry_base_seconds, self.settings.retry_max_seconds, rng or random.Random()
@@ -87,7 +92,7 @@ class Queue:
         checked: list[tuple[int, NewItem]] = []
         for index, item in chunk:
             try:
-                intake.check_new_item(item)
+                intake.check_new_item(item, self.settings.documents_dir)
             except IntakeError as exc:
                 report.rejected.append(Rejection(index, exc.field, exc.message))
             else:
@@ -269,10 +274,23 @@ class Queue:
 
     # -- exactly once ---------------------------------------------------------------------------------
 
-    def begin_submission(self, item: LeasedItem, reference: str) -> int:
-        """Commit the intent to submit, or raise StaleLease (token stale or lease about to end)."""
+    def _audit_write(self, entry: AuditEntry | None) -> AuditWrite | None:
+        if entry is None:
+            return None
+        trail = self.audit
+        if trail is None:  # a record handed in must never be dropped
+            raise ConfigError(f"this queue has no audit trail to record '{entry.action}' in")
+        return lambda conn: trail.append_in(conn, entry)
+
+    def begin_submission(self, item: LeasedItem, reference: str, *, audit: AuditEntry | None = None) -> int:
+        """Commit the intent to submit (with its audit record, when given), or raise StaleLease
+        (token stale or lease about to end)."""
         return self._manager.begin_submission(
-            self._fence(item), reference, self.clock.now(), self.submit_margin_seconds
+            self._fence(item),
+            reference,
+            self.clock.now(),
+            self.submit_margin_seconds,
+            self._audit_write(audit),
         )
 
     def confirm_submission(
@@ -283,7 +301,9 @@ class Queue:
         confirmation_id: str,
         via: str,
         evidence: Evidence | None,
+        audit: AuditEntry | None = None,
     ) -> None:
+        """Commit the confirmation, and its audit record when given, in one transaction."""
         if via not in VIA:
             raise ValueError(f"via must be one of {', '.join(VIA)}")
         self._manager.confirm_submission(
@@ -293,6 +313,7 @@ class Queue:
             confirmation_id=confirmation_id,
             via=via,
             evidence=evidence,
+            audit=self._audit_write(audit),
         )
 
     def pending_submission(self, item_id: int) -> SubmissionRecord | None:
@@ -307,11 +328,29 @@ class Queue:
         """A locked-out account's waiting items go to needs_human; returns how many."""
         return self._operations.hand_account_to_human(payer, account, reason, self.clock.now())
 
-    def retry(self, item_id: int, *, actor: str = "operator", not_submitted: bool = False) -> None:
-        self._operations.retry(item_id, actor, self.clock.now(), not_submitted=not_submitted)
+    def _appender(self) -> Appender | None:
+        return self.audit.append_in if self.audit is not None else None
 
-    def cancel(self, item_id: int, *, actor: str = "operator") -> None:
-        self._operations.cancel(item_id, actor, self.clock.now())
+    def retry(
+        self,
+        item_id: int,
+        *,
+        actor: str = "operator",
+        not_submitted: bool = False,
+        reason: str | None = None,
+    ) -> None:
+        """An operator's retry, audited (with ``reason``) when the queue has an audit trail."""
+        self._operations.retry(
+            item_id,
+            actor,
+            self.clock.now(),
+            not_submitted=not_submitted,
+            reason=reason,
+            audit=self._appender(),
+        )
+
+    def cancel(self, item_id: int, *, actor: str = "operator", reason: str | None = None) -> None:
+        self._operations.cancel(item_id, actor, self.clock.now(), reason=reason, audit=self._appender())
 
     # -- reads -------------------------------------------------------------------------------------------
 

@@ -1,6 +1,7 @@
 """A local OpenAI-compatible server standing in for the model (the one test double allowed).
 
-It answers ``POST /v1/chat/completions`` from a table of wording -> answer, keeps every prompt it
+It answers ``POST /v1/chat/completions`` from a table of wording -> answer (a JSON object, or a
+string sent as the reply's text as it is), keeps every prompt and every raw request body it
 received, and counts any forbidden value (an identifier) that reached it.
 """
 
@@ -15,7 +16,7 @@ from typing import Any
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, RedirectResponse
 from starlette.routing import Route
 
 from sandbox.server import bind
@@ -23,13 +24,15 @@ from sandbox.server import bind
 
 @dataclass
 class FakeModel:
-    answers: dict[str, dict[str, Any]] = field(default_factory=dict)  # substring of prompt -> JSON answer
+    answers: dict[str, dict[str, Any] | str] = field(default_factory=dict)  # substring of prompt -> answer
     forbidden: set[str] = field(default_factory=set)
     prompts: list[str] = field(default_factory=list)
+    bodies: list[bytes] = field(default_factory=list)  # every byte the client sent, headers aside
+    redirect_to: str | None = None  # a gateway that sends every request on to another base URL
     leaks: list[str] = field(default_factory=list)
     formats: list[Any] = field(default_factory=list)
 
-    def answer_for(self, prompt: str) -> dict[str, Any] | None:
+    def answer_for(self, prompt: str) -> dict[str, Any] | str | None:
         for needle, answer in self.answers.items():
             if needle.lower() in prompt.lower():
                 return answer
@@ -37,14 +40,21 @@ class FakeModel:
 
 
 def build_app(model: FakeModel) -> Starlette:
-    async def completions(request: Request) -> JSONResponse:
-        body = await request.json()
+    async def completions(request: Request) -> JSONResponse | RedirectResponse:
+        raw = await request.body()
+        model.bodies.append(raw)
+        if model.redirect_to:
+            return RedirectResponse(f"{model.redirect_to}/chat/completions", status_code=307)
+        body = json.loads(raw)
         text = "\n".join(str(m.get("content", "")) for m in body.get("messages", []))
         model.prompts.append(text)
         model.formats.append(body.get("response_format"))
         model.leaks.extend(v for v in model.forbidden if v.lower() in text.lower())
         answer = model.answer_for(text)
-        content = json.dumps(answer) if answer is not None else "I am not sure."
+        if answer is None:
+            content = "I am not sure."
+        else:
+            content = answer if isinstance(answer, str) else json.dumps(answer)
         return JSONResponse(
             {
                 "id": "chatcmpl-test",
