@@ -6,7 +6,9 @@ README's "Queue tables" section documents which columns upstream writes and whic
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -14,6 +16,8 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
+
+from bot.settings import keep_private
 
 
 def utcnow() -> datetime:
@@ -275,9 +279,24 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
+def _private_sqlite(database: str | None) -> None:
+    """A SQLite file (with its journal, WAL and shared memory) only this user can read. The file is
+    made 0600 before SQLite opens it, and SQLite gives the files it adds the database's mode;
+    looser ones already there are tightened. A folder made for it is 0700; an existing folder is
+    left alone here (it may be shared: the data directory is tightened by ``bot.settings``)."""
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    path = Path(database)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.close(os.open(path, os.O_RDONLY | os.O_CREAT, 0o600))
+    for suffix in ("", "-journal", "-wal", "-shm"):
+        keep_private(path.with_name(path.name + suffix))
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """An engine with the per-dialect settings the queue relies on."""
     if url.startswith("sqlite"):
+        _private_sqlite(sa.engine.make_url(url).database)
         # We issue BEGIN IMMEDIATE ourselves for leases; pysqlite's own transaction handling
         # would defer the BEGIN and break that, so it is switched off (autocommit at driver level).
         engine = sa.create_engine(

@@ -99,14 +99,14 @@ def appeal_files(
 
 def _stage(ref: DocumentRef, documents_dir: Path, name: str, max_bytes: int, into: Path) -> Path:
     """Check one document and write its bytes to ``into/<its base name>``."""
-    base_name, where = PurePosixPath(ref.path).name, f"{name}.path"
-    data = _read_once(_open_inside(documents_dir, ref.path, where), max_bytes, where, base_name)
+    where = f"{name}.path"
+    data = _read_once(_open_inside(documents_dir, ref.path, where), max_bytes, where)
     if hashlib.sha256(data).hexdigest() != ref.sha256:
-        raise DocumentProblem(f"{name}.sha256: the file differs from the approved one ({base_name})")
+        raise DocumentProblem(f"{name}.sha256: the file differs from the approved one")
     if not data.startswith(MAGIC[ref.media_type]):
-        raise DocumentProblem(f"{name}.media_type: the content is not {ref.media_type} ({base_name})")
+        raise DocumentProblem(f"{name}.media_type: the content is not {ref.media_type}")
     into.mkdir(mode=0o700)
-    copy = into / base_name
+    copy = into / PurePosixPath(ref.path).name
     fd = os.open(copy, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
     with os.fdopen(fd, "wb") as out:
         out.write(data)
@@ -115,20 +115,19 @@ def _stage(ref: DocumentRef, documents_dir: Path, name: str, max_bytes: int, int
 
 def _open_inside(documents_dir: Path, relative: str, where: str) -> int:
     """A read descriptor on the file, checked to lie inside the folder after symlinks."""
-    base_name = PurePosixPath(relative).name
-    outside = DocumentProblem(f"{where}: the file resolves outside PAYERBOT_DOCUMENTS_DIR ({base_name})")
+    outside = DocumentProblem(f"{where}: the file resolves outside PAYERBOT_DOCUMENTS_DIR")
     base = Path(os.path.realpath(documents_dir))
     try:
         real = (base / relative).resolve(strict=True)
     except (OSError, RuntimeError):  # missing, a dangling link or a loop
-        raise DocumentProblem(f"{where}: no file at the referenced path ({base_name})") from None
+        raise DocumentProblem(f"{where}: no file at the referenced path") from None
     if not real.is_relative_to(base):
         raise outside
     try:
         # no-follow: a link swapped in after the resolve is refused; non-blocking: a FIFO cannot hang us
         fd = os.open(real, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError:
-        raise DocumentProblem(f"{where}: the file cannot be opened ({base_name})") from None
+        raise DocumentProblem(f"{where}: the file cannot be opened") from None
     # where the descriptor really leads, in case a folder on the way was swapped after the resolve
     opened = _PROC_FD / str(fd)
     if _PROC_FD.is_dir() and not Path(os.readlink(opened)).is_relative_to(base):
@@ -137,13 +136,13 @@ def _open_inside(documents_dir: Path, relative: str, where: str) -> int:
     return fd
 
 
-def _read_once(fd: int, max_bytes: int, where: str, base_name: str) -> bytes:
+def _read_once(fd: int, max_bytes: int, where: str) -> bytes:
     """All of a regular file's bytes, or a DocumentProblem when it is larger than ``max_bytes``."""
-    too_large = DocumentProblem(f"{where}: larger than the payer's limit of {max_bytes} bytes ({base_name})")
+    too_large = DocumentProblem(f"{where}: larger than the payer's limit of {max_bytes} bytes")
     with os.fdopen(fd, "rb") as handle:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
-            raise DocumentProblem(f"{where}: not a regular file ({base_name})")
+            raise DocumentProblem(f"{where}: not a regular file")
         if info.st_size > max_bytes:
             raise too_large
         data = handle.read(max_bytes + 1)  # a file that grew since fstat is caught as well

@@ -115,6 +115,9 @@ class Portal:
     """The largest document the portal's upload takes; a larger one is refused before the upload."""
     claim_statuses: ClassVar[dict[str, ClaimRule]] = {}
     pa_statuses: ClassVar[dict[str, PaRule]] = {}
+    known_fields: ClassVar[frozenset[str]] = frozenset()
+    """The label of every value field the portal's pages show, patient data or not. A page that
+    shows a field labelled otherwise has changed, and its screenshots mask the whole content area."""
 
     def __init__(self, page: Page, base_url: str, steps: StepRecorder) -> None:
         self.page = page
@@ -200,5 +203,19 @@ class Portal:
         return False
 
     def sensitive_locators(self) -> list[Locator]:
-        """Elements showing patient data, masked in every screenshot."""
+        """Elements showing patient data, masked in every screenshot, and whose texts every
+        artifact is scrubbed of: names, member ids, dates of birth, dates of service and fill dates,
+        Rx numbers, drugs and services, prescribers, the typed explanation."""
         return []
+
+    def content_area(self) -> Locator:
+        """Where the portal shows its pages' content. A screenshot masks it whole when none of
+        ``sensitive_locators`` matches on the page, or when ``field_labels`` shows a label
+        outside ``known_fields`` (``bot.evidence.screenshot_mask``); the page's body when it
+        matches nothing either."""
+        return self.page.get_by_role("main")
+
+    def field_labels(self) -> Locator:
+        """The labels of the value fields the current page shows (the terms of its description
+        lists, by default), compared with ``known_fields``."""
+        return self.content_area().get_by_role("term")

@@ -15,7 +15,7 @@ from typing import Any
 from playwright.sync_api import Browser, Page
 
 from bot import faults
-from bot.audit import AuditAction
+from bot.audit import AuditAction, AuditEntry
 from bot.documents import appeal_files
 from bot.errors import (
     AccountDisabled,
@@ -43,6 +43,7 @@ from bot.models import (
     payload_digest,
 )
 from bot.portal import ACTION_FOR_KIND, Action, Portal
+from bot.queue.types import Evidence
 from bot.redact import PROCESS_SECRETS, Redactor
 from bot.services import Services
 from bot.session import AccountSession, lock_out, trusted_portal_url
@@ -270,11 +271,13 @@ class Runner:
             mode=mode,
             redactor=Redactor(parent=PROCESS_SECRETS),
         )
+        recorder.learn_request(item.request)  # before the first page: it may show them at once
         context = session.new_context(**recorder.context_options())
         page = context.new_page()
-        steps = StepRecorder(page, on_step=recorder.on_step)
+        # every value typed that is not marked safe is the patient's (an explanation, a fill date)
+        steps = StepRecorder(page, on_step=recorder.on_step, on_typed=recorder.learn)
         portal = portal_cls(page, session.portal_url, steps)
-        recorder.attach(context, portal.sensitive_locators)
+        recorder.attach(context, portal)
         error: BaseException | None = None
         try:
             outcome = self._act(portal, item, hb, page, recorder, run_id)
@@ -293,11 +296,11 @@ class Runner:
         request = item.request
         if isinstance(request, ClaimStatusRequest):
             reading = portal.check_claim_status(request)
-            recorder.redactor.add(*reading.sensitive)
+            recorder.learn(*reading.sensitive)
             status: Any = self.s.mapper.claim(type(portal), reading)
         elif isinstance(request, PaStatusRequest):
             pa_reading = portal.check_pa_status(request)
-            recorder.redactor.add(*pa_reading.sensitive)
+            recorder.learn(*pa_reading.sensitive)
             status = self.s.mapper.pa(type(portal), pa_reading)
         elif isinstance(request, AppealRequest):
             return self._appeal(portal, item, request, hb, page, recorder, run_id)
@@ -335,7 +338,6 @@ class Runner:
             found = self._reconcile(portal, item, request, pending, page, recorder, run_id)
             if found is not None:
                 return found
-        recorder.redactor.add(request.explanation)  # free text typed into the form may name the patient
         submission: dict[str, int] = {}
 
         def gate() -> None:
@@ -345,10 +347,8 @@ class Runner:
             # a fresh beat first: the queue refuses an intent whose lease ends within its margin,
             # and the click should have a whole lease ahead of it, not what is left of the last beat
             hb.renew()
-            submission["id"] = self.s.queue.begin_submission(item, item.reference)
-            committed = time.monotonic()
-            # recorded once the intent is committed, so a refused intent leaves no "submitting" record
-            self.s.audit.record(
+            # the audit record commits with the intent: a refused intent leaves neither
+            intent = AuditEntry(
                 AuditAction.SUBMISSION_INTENT,
                 "submitting",
                 payer=item.payer,
@@ -358,6 +358,8 @@ class Runner:
                 correlation_id=run_id,
                 submission_id=item.reference,
             )
+            submission["id"] = self.s.queue.begin_submission(item, item.reference, audit=intent)
+            committed = time.monotonic()
             faults.point("after_intent")
             if time.monotonic() - committed > SUBMIT_WINDOW_SECONDS:
                 raise StaleLease("paused between the submit intent and the click; not clicking")
@@ -372,7 +374,7 @@ class Runner:
             folder=self.s.settings.resolved_artifacts_dir / "evidence" / str(item.id),
             stem=f"attempt{item.attempt}-confirmation",
             redactor=recorder.redactor,
-            mask=portal.sensitive_locators(),
+            portal=portal,
         )
         self.s.queue.confirm_submission(
             item,
@@ -380,19 +382,9 @@ class Runner:
             confirmation_id=result.confirmation_id,
             via="click",
             evidence=evidence,
+            audit=_submission_audit(item, request, run_id, result.confirmation_id, "click", evidence),
         )
         faults.point("after_confirm")
-        self.s.audit.record(
-            AuditAction.SUBMISSION,
-            "confirmed",
-            payer=item.payer,
-            account=item.account,
-            approver=request.approved_by,
-            item_id=item.id,
-            correlation_id=run_id,
-            submission_id=result.confirmation_id,
-            detail={"reference": item.reference, "evidence_png_sha256": evidence.png_sha256},
-        )
         return ItemOutcome(item.id, ItemState.DONE, confirmation_id=result.confirmation_id, run_id=run_id)
 
     def _reconcile(
@@ -428,7 +420,7 @@ class Runner:
                 folder=self.s.settings.resolved_artifacts_dir / "evidence" / str(item.id),
                 stem=f"attempt{item.attempt}-history",
                 redactor=recorder.redactor,
-                mask=portal.sensitive_locators(),
+                portal=portal,
             )
             self.s.queue.confirm_submission(
                 item,
@@ -436,6 +428,7 @@ class Runner:
                 confirmation_id=lookup.confirmation_id,
                 via="history",
                 evidence=evidence,
+                audit=_submission_audit(item, request, run_id, lookup.confirmation_id, "history", evidence),
             )
             log.info(
                 "reconciled from the portal's history",
@@ -449,6 +442,23 @@ class Runner:
             )
         self.s.queue.mark_submission_not_found(item, pending.id)
         return None
+
+
+def _submission_audit(
+    item: Any, request: AppealRequest, run_id: str, confirmation_id: str, via: str, evidence: Evidence
+) -> AuditEntry:
+    """The submission's audit record, committed with its confirmation (by click or from history)."""
+    return AuditEntry(
+        AuditAction.SUBMISSION,
+        "confirmed",
+        payer=item.payer,
+        account=item.account,
+        approver=request.approved_by,
+        item_id=item.id,
+        correlation_id=run_id,
+        submission_id=confirmation_id,
+        detail={"reference": item.reference, "via": via, "evidence_png_sha256": evidence.png_sha256},
+    )
 
 
 class _LoginTrouble(Exception):

@@ -70,6 +70,10 @@ def sealed_portal_url(vault: Any, portal_cls: type[Portal], payer: str, account:
     return _usable(_sealed(vault, payer, account) or portal_cls.default_url, payer, account)
 
 
+def _shown(url: str) -> str:
+    return origin_of(url)[:120] if url else "the payer's default"
+
+
 def trusted_portal_url(
     vault: Any, portal_cls: type[Portal], payer: str, account: str, listed: str | None
 ) -> str:
@@ -79,10 +83,9 @@ def trusted_portal_url(
     """
     sealed = _sealed(vault, payer, account)
     if (listed or "") != sealed:
-        shown = {url: origin_of(url) if url else "the payer's default" for url in (listed or "", sealed)}
         raise UntrustedPortalUrl(
-            f"vault account {payer}/{account}: accounts.portal_url ({shown[listed or '']}) is not the URL "
-            f"sealed with the account ({shown[sealed]}); login refused, nothing requested "
+            f"vault account {payer}/{account}: accounts.portal_url ({_shown(listed or '')}) is not the URL "
+            f"sealed with the account ({_shown(sealed)}); login refused, nothing requested "
             f"(`payerbot vault update {payer} {account} --url URL` sets both)"
         )
     return _usable(sealed or portal_cls.default_url, payer, account)
@@ -103,10 +106,9 @@ def lock_out(vault: Any, audit: AuditTrail, payer: str, account: str, exc: Login
     audit.record(
         AuditAction.ACCOUNT_DISABLED, "disabled", payer=payer, account=account, detail={"reason": exc.message}
     )
+    event = "login refused off the sealed origin" if refused else "login rejected"
     log.error(
-        "login refused off the sealed origin; account disabled"
-        if refused
-        else "login rejected; account disabled",
+        f"{event}; account disabled",
         payer=payer,
         account=account,
         error_kind=type(exc).__name__,

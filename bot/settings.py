@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import stat
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
@@ -13,12 +14,39 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot.errors import ConfigError
+from bot.logging import get_logger
 from bot.origin import origin_of, url_problem
+
+log = get_logger()
 
 
 def default_data_dir() -> Path:
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return Path(base) / "payerbot"
+
+
+def keep_private(path: Path) -> None:
+    """Take group and other permissions off ``path`` (the queue's payloads hold patient data), with
+    a warning naming it when it had any; one we may not change is warned of and left."""
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+    except FileNotFoundError:
+        return
+    if not mode & 0o077:
+        return
+    try:
+        path.chmod(mode & 0o700)
+    except OSError:
+        log.warning("cannot make a private path private", path=str(path), reason=f"mode {mode:o}")
+        return
+    log.warning("tightened a path others could read", path=str(path), reason=f"was {mode:o}")
+
+
+def private_data_dir(path: Path) -> Path:
+    """The data directory: created 0700, or an existing looser one tightened to it."""
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    keep_private(path)
+    return path
 
 
 def normalize_endpoint(url: str) -> str:
@@ -119,11 +147,12 @@ class Settings(BaseSettings):
             if url.startswith("postgresql://"):
                 url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
             return url
-        return f"sqlite:///{self.data_dir / 'payerbot.db'}"
+        # the queue's file goes in the data directory: private from its first use
+        return f"sqlite:///{private_data_dir(self.data_dir) / 'payerbot.db'}"
 
     @cached_property
     def resolved_artifacts_dir(self) -> Path:
-        return self.artifacts_dir or self.data_dir / "artifacts"
+        return self.artifacts_dir or private_data_dir(self.data_dir) / "artifacts"
 
     @cached_property
     def resolved_worker_id(self) -> str:

@@ -78,10 +78,13 @@ class StepRecorder:
         on_step: StepHook | None = None,
         check_page: PageCheck | None = None,
         busy: Callable[[Page], bool] | None = None,
+        on_typed: Callable[[str], None] | None = None,
     ) -> None:
         self.page = page
         self.steps: list[Step] = []
         self.on_step = on_step
+        # told every value typed that is not marked safe: the run registers it as patient data
+        self.on_typed = on_typed
         self.check_page = check_page
         self.busy = busy
         self.last_server_error: int | None = None
@@ -217,7 +220,13 @@ class StepRecorder:
         self._secret_origins[value] = origin
 
     def fill(self, locator: Locator, value: str, *, safe: bool = False) -> None:
-        """Type into a field; the value is written down only when the caller marks it ``safe``."""
+        """Type into a field; the value is written down only when the caller marks it ``safe``.
+
+        Any other value (a secret aside) is handed to ``on_typed`` first, so a run scrubs what it
+        typed from every artifact even when the typing fails halfway.
+        """
+        if not safe and self.on_typed is not None and value not in self._secret_origins:
+            self.on_typed(value)
         with self._step(StepKind.FILL, locator, value=value if safe else None):
             origin = self._secret_origins.get(value)
             if origin is not None:
@@ -272,7 +281,8 @@ class StepRecorder:
             self.after_navigation()
 
     def upload(self, locator: Locator, files: Sequence[Path]) -> None:
-        with self._step(StepKind.UPLOAD, locator, value=", ".join(p.name for p in files)):
+        # the count only: a file's name may carry a patient's name
+        with self._step(StepKind.UPLOAD, locator, value=f"{len(files)} file(s)"):
             locator.set_input_files(list(files))
 
     def read(self, locator: Locator) -> str:

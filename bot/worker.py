@@ -7,9 +7,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser
 
-from bot.browser import launch
+from bot.browser import driver, launch
 from bot.heartbeat import Heartbeat
 from bot.logging import get_logger
 from bot.runner import BatchReport, ItemOutcome, Runner
@@ -25,7 +25,7 @@ def open_browser(
     settings: Settings, *, headless: bool | None = None, slow_mo: float | None = None
 ) -> Iterator[Browser]:
     """One Chromium for the worker's life; each item gets its own context in it."""
-    with sync_playwright() as playwright:
+    with driver() as playwright:  # its environment holds none of our settings
         browser = launch(
             playwright,
             configured=settings.browser,

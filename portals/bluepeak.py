@@ -48,6 +48,11 @@ from bot.portal import Action, AppealFiles, LoginSecrets, Portal, SecondFactorKi
 from bot.status import ClaimRule, PaDecision, PaRule
 from bot.steps import StepRecorder, describe_locator
 
+# The labels of the fields that show patient data: who, when and what care, the typed explanation,
+# and the answer to a security question.
+PATIENT_LABELS = ("Patient name", "Member ID", "Date of birth")
+SENSITIVE_LABELS = (*PATIENT_LABELS, "Service date", "Service", "Explanation", "Answer")
+
 # The option labels of BluePeak's "Reason" select.
 REASON_LABELS: dict[AppealReason, str] = {
     AppealReason.MEDICAL_NECESSITY: "Medically necessary service",
@@ -81,7 +86,15 @@ class BluePeakPortal(Portal):
     second_factor = SecondFactorKind.SECURITY_QUESTIONS
     history_reliable = True
     claim_number_pattern = r"^BP-\d{9}$"
-    max_upload_bytes = 10 * 1024 * 1024  # the sandbox sets no limit of its own: the default
+    # the terms of every description list its views show
+    known_fields = frozenset(
+        {
+            *SENSITIVE_LABELS,
+            *("Claim number", "Billed amount", "Paid amount", "Status"),
+            *("Authorization number", "Valid from", "Valid to", "Decision reason", "Security question"),
+        }
+    )
+    max_upload_bytes = 10 * 1024 * 1024  # its sandbox sets no limit; the default until the payer states one
 
     # BluePeak's claim vocabulary in X12 277 terms: each wording with the category and the claim
     # status code (STC01-2) BluePeak shows it for; none where BluePeak gives none.
@@ -215,14 +228,15 @@ class BluePeakPortal(Portal):
             )
         raise NotFoundOnPortal(f"{self.display_name} has no {what} {number}")
 
-    def _patient(self) -> tuple[str, ...]:
+    def _patient(self, care: Locator) -> tuple[str, ...]:
+        """The patient fields, then the page's date or kind of care (``care``)."""
         name, member_id, dob = (
-            self.steps.read(self.patient.get_by_label(label, exact=True))
-            for label in ("Patient name", "Member ID", "Date of birth")
+            self.steps.read(self.patient.get_by_label(label, exact=True)) for label in PATIENT_LABELS
         )
-        born = parse_bp_date(dob)
-        # the API carries the same values; the ISO date too, should a network log keep it
-        return (name, member_id, dob) + ((born.isoformat(),) if born else ())
+        shown = (name, member_id, dob, self.steps.read(care))
+        # the API carries the same values; its ISO dates too, should a network log keep them
+        dates = (parse_bp_date(text) for text in (dob, shown[3]))
+        return shown + tuple(d.isoformat() for d in dates if d)
 
     def _status(self, region: Locator, what: str) -> str:
         field = region.get_by_label("Status", exact=True)
@@ -244,7 +258,7 @@ class BluePeakPortal(Portal):
             status_text=status,
             codes=self._codes(),
             paid_amount=parse_money(paid),
-            sensitive=self._patient(),
+            sensitive=self._patient(self.claim.get_by_label("Service date", exact=True)),
         )
 
     def _codes(self) -> tuple[PayerCode, ...]:
@@ -276,7 +290,7 @@ class BluePeakPortal(Portal):
             valid_from=parse_bp_date(self.steps.read(region.get_by_label("Valid from", exact=True))),
             valid_to=parse_bp_date(self.steps.read(region.get_by_label("Valid to", exact=True))),
             detail=self.steps.read_optional(region.get_by_label("Decision reason", exact=True)),
-            sensitive=self._patient(),
+            sensitive=self._patient(region.get_by_label("Service", exact=True)),
         )
 
     # -- appeals --------------------------------------------------------------------------------
@@ -396,7 +410,11 @@ class BluePeakPortal(Portal):
             return False
 
     def sensitive_locators(self) -> list[Locator]:
-        return [
-            self.page.get_by_label(label, exact=True)
-            for label in ("Patient name", "Member ID", "Date of birth", "Explanation", "Answer")
-        ]
+        return [self.page.get_by_label(label, exact=True) for label in SENSITIVE_LABELS]
+
+    def content_area(self) -> Locator:
+        """The main landmark, and the appeal dialog the app opens over it (outside ``main``)."""
+        return self.page.get_by_role("main").or_(self.page.get_by_role("dialog"))
+
+    def field_labels(self) -> Locator:
+        return self.page.get_by_role("term")

@@ -56,6 +56,10 @@ REASON_LABELS: dict[AppealReason, str] = {
     AppealReason.OTHER: "Other",
 }
 
+# The labels of the fields that show patient data: who, when and what care, and the typed explanation.
+PATIENT_LABELS = ("Patient name", "Member ID", "Date of birth")
+SENSITIVE_LABELS = (*PATIENT_LABELS, "Service date", "Service", "Explanation")
+
 # The "Type" column of the codes table on a claim page.
 CODE_TYPES: dict[str, CodeSystem] = {"Adjustment reason": CodeSystem.CARC, "Remark": CodeSystem.RARC}
 
@@ -68,7 +72,17 @@ class MeridianPortal(Portal):
     second_factor = SecondFactorKind.TOTP
     history_reliable = True
     claim_number_pattern = r"^MH\d{10}$"
-    max_upload_bytes = 10 * 1024 * 1024  # the sandbox sets no limit of its own: the default
+    # the terms of every description list on its claim, authorization and appeal pages
+    known_fields = frozenset(
+        {
+            *SENSITIVE_LABELS,
+            *("Claim number", "Status", "Billed amount", "Paid amount"),
+            *("Authorization number", "Valid from", "Valid to", "Decision reason"),
+            *("Reason for appeal", "Your reference", "Appeal letter (PDF)", "Attachments"),
+            *("Appeal number", "Reference", "Received"),
+        }
+    )
+    max_upload_bytes = 10 * 1024 * 1024  # its sandbox sets no limit; the default until the payer states one
 
     # Meridian's claim vocabulary in X12 277 terms: each wording with the category and the claim
     # status code (STC01-2) Meridian shows it for; none where Meridian gives none.
@@ -176,11 +190,10 @@ class MeridianPortal(Portal):
         if self.steps.read_optional(not_found) is not None:
             raise NotFoundOnPortal(f"{self.display_name} has no {what} {number}")
 
-    def _patient(self, region: Locator) -> tuple[str, ...]:
-        return tuple(
-            self.steps.read(region.get_by_label(label, exact=True))
-            for label in ("Patient name", "Member ID", "Date of birth")
-        )
+    def _patient(self, region: Locator, care: Locator) -> tuple[str, ...]:
+        """The patient fields of a claim or authorization page, and its date or kind of care."""
+        who = [region.get_by_label(label, exact=True) for label in PATIENT_LABELS]
+        return tuple(self.steps.read(field) for field in (*who, care))
 
     def check_claim_status(self, request: ClaimStatusRequest) -> ClaimReading:
         self._search("/claims", "Claim number", request.claim_number, self.claim, "claim")
@@ -197,7 +210,7 @@ class MeridianPortal(Portal):
             status_text=status,
             codes=self._codes(),
             paid_amount=parse_money(paid),
-            sensitive=self._patient(self.patient),
+            sensitive=self._patient(self.patient, self.claim.get_by_label("Service date", exact=True)),
         )
 
     def _codes(self) -> tuple[PayerCode, ...]:
@@ -233,7 +246,7 @@ class MeridianPortal(Portal):
             valid_from=parse_us_date(self.steps.read(region.get_by_label("Valid from", exact=True))),
             valid_to=parse_us_date(self.steps.read(region.get_by_label("Valid to", exact=True))),
             detail=self.steps.read_optional(region.get_by_label("Decision reason", exact=True)),
-            sensitive=self._patient(region),
+            sensitive=self._patient(region, region.get_by_label("Service", exact=True)),
         )
 
     # -- appeals --------------------------------------------------------------------------------
@@ -339,7 +352,4 @@ class MeridianPortal(Portal):
             return  # the page is mid-navigation; the next step will look again
 
     def sensitive_locators(self) -> list[Locator]:
-        return [
-            self.page.get_by_label(label, exact=True)
-            for label in ("Patient name", "Member ID", "Date of birth", "Explanation")
-        ]
+        return [self.page.get_by_label(label, exact=True) for label in SENSITIVE_LABELS]

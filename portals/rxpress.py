@@ -62,6 +62,10 @@ REASON_LABELS: dict[AppealReason, str] = {
 }
 
 PATIENT_LABELS = ("Patient name", "Cardholder ID", "Date of birth")
+# every field that shows patient data: who, the prescription (its number, fill date and drug), and
+# the typed explanation
+PRESCRIPTION_LABELS = ("Rx number", "Fill date", "Drug")
+SENSITIVE_LABELS = (*PATIENT_LABELS, *PRESCRIPTION_LABELS, "Explanation")
 NO_CLAIM = "No claim found"
 Field = tuple[str, str, bool]  # a search field's label, its value, and whether the value may be recorded
 GATEWAY_HEADING = re.compile(r"^5\d\d\b")  # the load balancer's bare "502 Bad Gateway" page
@@ -105,7 +109,17 @@ class RxPressPortal(Portal):
     history_reliable = False  # new requests reach the history only after a processing delay
     claim_number_pattern = r"^\d{7}$"  # claims are Rx numbers
     needs_fill_date = True
-    max_upload_bytes = 10 * 1024 * 1024  # the sandbox sets no limit of its own: the default
+    # the row headers of every detail table in its work area
+    known_fields = frozenset(
+        {
+            *SENSITIVE_LABELS,
+            *("Claim status", "Amount billed", "Plan paid"),
+            *("PA number", "PA status", "Effective date", "Expiration date", "Reason"),
+            *("Reason for redetermination", "Your reference", "Redetermination letter (PDF)", "Attachments"),
+            *("Redetermination number", "Received", "Status"),
+        }
+    )
+    max_upload_bytes = 10 * 1024 * 1024  # its sandbox sets no limit; the default until the payer states one
     remember_device = True  # tick "Remember this device" so that a kept session skips the code
 
     # RxPress's claim vocabulary in X12 277 terms (the sandbox's wording module says why each).
@@ -213,7 +227,9 @@ class RxPressPortal(Portal):
         self._land_work(result.or_(nothing).or_(self.work_alert), f"{what} search result")
         self._raise_messages(what)
         if self.steps.read_optional(nothing) is not None:
-            raise NotFoundOnPortal(f"{self.display_name} has no {what} {fields[0][1]}")
+            # named by its labels: an Rx number and a fill date are the patient's, and errors reach logs
+            given = " and ".join(label for label, _, _ in fields)
+            raise NotFoundOnPortal(f"{self.display_name} has no {what} for the {given} given")
 
     def _raise_messages(self, what: str) -> None:
         if self.steps.read_optional(self.work_alert) is None:
@@ -252,10 +268,10 @@ class RxPressPortal(Portal):
     def check_claim_status(self, request: ClaimStatusRequest) -> ClaimReading:
         fill = self._fill_date(request)
         number = request.claim_number
-        # the fill date is a date of care (patient data): never written into the steps
-        fields = [("Rx number", number, True), ("Fill date", format_us_date(fill), False)]
+        # the Rx number and fill date identify a patient's prescription: never written into the steps
+        fields = [("Rx number", number, False), ("Fill date", format_us_date(fill), False)]
         self._search("Claim Inquiry", fields, self.claim_detail, "claim")
-        shown = self._details(self.claim_detail, ("Rx number", "Fill date", "Claim status", *PATIENT_LABELS))
+        shown = self._details(self.claim_detail, ("Claim status", *PATIENT_LABELS, *PRESCRIPTION_LABELS))
         if (shown["Rx number"], self._date(shown, "Fill date")) != (number, fill):
             raise PortalChanged("the claim page shows another claim than the one searched for")
         return ClaimReading(
@@ -263,7 +279,7 @@ class RxPressPortal(Portal):
             status_text=shown["Claim status"],
             codes=self._reject_codes(),
             paid_amount=parse_money(shown.get("Plan paid", "")),
-            sensitive=tuple(shown[label] for label in PATIENT_LABELS),
+            sensitive=tuple(shown[label] for label in (*PATIENT_LABELS, *PRESCRIPTION_LABELS)),
         )
 
     def _reject_codes(self) -> tuple[PayerCode, ...]:
@@ -288,7 +304,7 @@ class RxPressPortal(Portal):
         number = request.pa_number
         fields = [("PA number", number, True)]
         self._search("Prior Authorization Status", fields, self.pa_detail, "prior authorization")
-        shown = self._details(self.pa_detail, ("PA number", "PA status", *PATIENT_LABELS))
+        shown = self._details(self.pa_detail, ("PA number", "PA status", *PATIENT_LABELS, "Drug"))
         if shown["PA number"] != number:
             raise PortalChanged("the PA page shows another authorization than the one searched for")
         return PaReading(
@@ -297,7 +313,7 @@ class RxPressPortal(Portal):
             valid_from=self._date(shown, "Effective date"),
             valid_to=self._date(shown, "Expiration date"),
             detail=shown.get("Reason") or None,
-            sensitive=tuple(shown[label] for label in PATIENT_LABELS),
+            sensitive=tuple(shown[label] for label in (*PATIENT_LABELS, "Drug")),
         )
 
     # -- redeterminations -----------------------------------------------------------------------
@@ -309,7 +325,7 @@ class RxPressPortal(Portal):
         number = request.claim_number
         form = self.request_form
         self._open("Request a Redetermination", form)
-        self.steps.fill(form.get_by_label("Rx number", exact=True), number, safe=True)
+        self.steps.fill(form.get_by_label("Rx number", exact=True), number)
         self.steps.fill(form.get_by_label("Fill date", exact=True), format_us_date(fill))
         self.steps.select(
             form.get_by_label("Reason for redetermination", exact=True), REASON_LABELS[request.reason]
@@ -425,4 +441,11 @@ class RxPressPortal(Portal):
             return True
 
     def sensitive_locators(self) -> list[Locator]:
-        return [self.work.get_by_label(label, exact=True) for label in (*PATIENT_LABELS, "Explanation")]
+        return [self.work.get_by_label(label, exact=True) for label in SENSITIVE_LABELS]
+
+    def content_area(self) -> Locator:
+        """The work area: every lookup and request shows in it (the menu beside it stays readable)."""
+        return self.page.get_by_title("Work area", exact=True)
+
+    def field_labels(self) -> Locator:
+        return self.work.get_by_role("rowheader")

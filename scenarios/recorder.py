@@ -1,7 +1,8 @@
 """Recording one portal run, and the bundle it leaves when it fails (or when asked).
 
-Each run works in a private temporary folder: a screenshot for each step (patient data masked; a
-navigation or click shares the screenshot of the page it led to, a read that of the page it read),
+Each run works in a private temporary folder: a screenshot for each step (patient data masked by
+``bot.evidence.screenshot_mask``, which masks the whole content area of a page it cannot vouch for;
+a navigation or click shares the screenshot of the page it led to, a read that of the page it read),
 the Playwright trace (started after login: the login runs in a context of its own) and the HAR of
 the run's own browser context. A run that ends as expected (or at a planned stop) throws the
 folder away and keeps only its light record (steps and timings, in the ``runs`` table). A failed
@@ -19,8 +20,8 @@ import os
 import shutil
 import tempfile
 import uuid
-from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from collections.abc import Iterator
+from datetime import UTC, date, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,15 @@ from playwright.sync_api import Error as PlaywrightError
 from pydantic import BaseModel, Field
 
 from bot.errors import PayerbotError, PortalChanged
-from bot.evidence import page_html, private_dir
+from bot.evidence import (
+    PatientFields,
+    learn_shown_values,
+    page_html,
+    private_dir,
+    register_patient_values,
+    screenshot_mask,
+)
+from bot.models import Payload
 from bot.redact import PROCESS_SECRETS, Redactor
 from bot.steps import Outcome, Step, StepKind
 from scenarios.fingerprint import page_fingerprint
@@ -42,6 +51,9 @@ SHOWS_NEW_DATA = frozenset({StepKind.EXPECT})
 # the first of these after a page change finds the page loaded: the moment to fingerprint it
 PAGE_LOADED = frozenset({StepKind.FILL, StepKind.SELECT, StepKind.UPLOAD, StepKind.EXPECT, StepKind.READ})
 BUNDLE_FILE = "bundle.json"
+# A request's patient values: the claim or Rx number and the PA number (each identifies one patient's
+# record), the fill date (a date of care) and the explanation. Not the approver: a colleague.
+REQUEST_PATIENT_FIELDS = ("claim_number", "pa_number", "fill_date", "explanation")
 
 
 class PlannedStop(PayerbotError):
@@ -115,7 +127,7 @@ class RunRecorder:
         self.redactor = redactor or Redactor(parent=PROCESS_SECRETS)
         self.bundle = Bundle(info=info, started_at=datetime.now(UTC))
         self.work = Path(tempfile.mkdtemp(prefix="payerbot-run-"))  # mkdtemp makes it 0700
-        self.sensitive: Callable[[], list[Locator]] = list
+        self.fields: PatientFields | None = None
         self._tracing = False
         self._context: BrowserContext | None = None
         self._last_shot: str | None = None
@@ -133,8 +145,9 @@ class RunRecorder:
             return {}
         return {"record_har_path": str(self.work / "network.har"), "record_har_content": "embed"}
 
-    def attach(self, context: BrowserContext, sensitive: Callable[[], list[Locator]]) -> None:
-        self.sensitive = sensitive
+    def attach(self, context: BrowserContext, fields: PatientFields) -> None:
+        """Record ``context``; ``fields`` (the run's portal) says where its pages show patient data."""
+        self.fields = fields
         self._context = context
         for page in context.pages:
             self._watch(page)
@@ -173,15 +186,24 @@ class RunRecorder:
 
     # -- per step ------------------------------------------------------------------------------
 
+    def learn_request(self, request: Payload) -> None:
+        """Register what the request itself holds of a patient, before any page shows it."""
+        register_patient_values(self.redactor, *(getattr(request, f, None) for f in REQUEST_PATIENT_FIELDS))
+
+    def learn(self, *values: str | date | None) -> None:
+        """Register patient values (typed, read, or the request's own) for every artifact's scrub."""
+        register_patient_values(self.redactor, *values)
+
     def learn_sensitive(self, page: Page) -> None:
         """Remember the patient values this page shows, so every artifact can be scrubbed of them."""
-        if self.navigating:
+        if self.navigating or self.fields is None:
             return  # its values were learned when it loaded; the next page's are learned on arrival
-        try:
-            for locator in self.sensitive():
-                self.redactor.add(*locator.all_inner_texts())
-        except PlaywrightError:
-            pass
+        learn_shown_values(self.redactor, self.fields)
+
+    def _mask(self, page: Page) -> list[Locator]:
+        """What this page's screenshot masks; everything, when the run has no portal to ask."""
+        # CSS for the body: no role names it
+        return screenshot_mask(page, self.fields) if self.fields else [page.locator("body")]
 
     @contextlib.contextmanager
     def _trace_group(self, name: str) -> Iterator[None]:
@@ -241,7 +263,7 @@ class RunRecorder:
         (self.work / "steps").mkdir(exist_ok=True)
         try:
             page.screenshot(
-                path=str(self.work / name), type="jpeg", quality=60, mask=self.sensitive(), timeout=5_000
+                path=str(self.work / name), type="jpeg", quality=60, mask=self._mask(page), timeout=5_000
             )
             step.screenshot = self._last_shot = name
         except PlaywrightError:
@@ -316,7 +338,7 @@ class RunRecorder:
         try:
             self.bundle.fingerprint = [self.redactor.scrub(x) for x in page_fingerprint(page)]
             page.screenshot(
-                path=str(self.work / "final.png"), full_page=True, mask=self.sensitive(), timeout=5_000
+                path=str(self.work / "final.png"), full_page=True, mask=self._mask(page), timeout=5_000
             )
             self.bundle.files["screenshot"] = "final.png"
             for earlier in self._unshot:
@@ -345,9 +367,9 @@ class RunRecorder:
         )
         if shots:
             self.bundle.files["step_screenshots"] = ",".join(shots)
-        for step in self.bundle.steps:
-            if step.error:
-                step.error = self.redactor.scrub(step.error)
+        for step in self.bundle.steps:  # a value marked safe may still hold a registered one
+            step.error = self.redactor.scrub(step.error) if step.error else step.error
+            step.value = self.redactor.scrub(step.value) if step.value else step.value
         (self.work / BUNDLE_FILE).write_text(self.bundle.model_dump_json(indent=2), encoding="utf-8")
         target = private_dir(self.artifacts_dir / "runs") / self.info.run_id
         shutil.move(str(self.work), target)

@@ -283,9 +283,10 @@ class Replayer:
             result.steps.append(replayed)
             self.out(replayed.line())
 
-        steps = StepRecorder(page, on_step=on_step)
+        recorder.learn_request(request)  # the runner's registrations, so a replay's bundle is as clean
+        steps = StepRecorder(page, on_step=on_step, on_typed=recorder.learn)
         portal = portal_cls(page, portal_url, steps)
-        recorder.attach(context, portal.sensitive_locators)
+        recorder.attach(context, portal)
         error: BaseException | None = None
         try:
             result.detail = self._act(portal, view, request, recorder, mode, run, scratch)
@@ -333,12 +334,12 @@ class Replayer:
         mapper = self.s.mapper
         if isinstance(request, ClaimStatusRequest):
             reading = portal.check_claim_status(request)
-            recorder.redactor.add(*reading.sensitive)
+            recorder.learn(*reading.sensitive)
             status: Any = mapper.claim(type(portal), reading)
             return f"claim status {status.label} ({status.payer_wording})"
         if isinstance(request, PaStatusRequest):
             pa = portal.check_pa_status(request)
-            recorder.redactor.add(*pa.sensitive)
+            recorder.learn(*pa.sensitive)
             status = mapper.pa(type(portal), pa)
             return f"authorization {status.label} ({status.payer_wording})"
         assert isinstance(request, AppealRequest)

@@ -9,11 +9,11 @@ and refuses.
 
 from __future__ import annotations
 
-import getpass
 import socket
 
 from playwright.sync_api import Browser
 
+from bot.audit import AuditAction, operator_actor
 from bot.heartbeat import Heartbeat
 from bot.models import ItemState, WorkKind
 from bot.queue import ItemView
@@ -53,12 +53,8 @@ def submit_refusal(view: ItemView) -> str | None:
     return None
 
 
-def _owner() -> str:
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):
-        user = "operator"
-    return f"replay:{user}@{socket.gethostname()}"
+def _owner(operator: str) -> str:
+    return f"replay:{operator.removeprefix('operator:')}@{socket.gethostname()}"
 
 
 def submit_for_real(
@@ -68,9 +64,10 @@ def submit_for_real(
     if reason is not None:
         raise ReplayRefused(f"--allow-submit refused: {reason}")
     queue = services.queue
-    owner = _owner()
+    operator = operator_actor()  # the OS user, not $USER: this sends an appeal to a payer
+    owner = _owner(operator)
     if view.state in RETRYABLE:
-        queue.retry(view.id, actor=owner)
+        queue.retry(view.id, actor=operator, reason=f"replay of run {run.id} with --allow-submit")
     batch = queue.lease_item(owner, view.id)
     if batch is None:
         raise ReplayRefused(
@@ -84,6 +81,15 @@ def submit_for_real(
     heartbeat = Heartbeat(lambda: queue.heartbeat(batch), lease_seconds=services.settings.lease_seconds)
     with heartbeat:
         try:
+            services.audit.record(  # the operator's act, before the worker's own records of it
+                AuditAction.REPLAY_SUBMIT,
+                "started",
+                actor=operator,
+                payer=view.payer,
+                account=view.account,
+                item_id=view.id,
+                detail={"run": run.id, "lease_owner": owner},
+            )
             report = Runner(services, browser, record=RecordMode.ALWAYS).run_batch(batch, heartbeat)
         finally:
             queue.release(batch)

@@ -28,6 +28,7 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from bot import faults
 from bot.clock import ManualClock
 from bot.db import Account, AuditEvent, ItemEvent, Submission, WorkItem, make_engine
 from bot.demo import write_letter
@@ -41,8 +42,10 @@ from tests.fixtures.sandbox import canary_account, canary_claim
 from vault import Keyring, Vault
 
 PAYERBOT = str(Path(sys.executable).with_name("payerbot"))
+# `payerbot` with bot.faults armed: the only way a PAYERBOT_FAULT makes a worker crash or stop
+ARMED_PAYERBOT = [sys.executable, str(Path(__file__).with_name("armed_payerbot.py"))]
 APPROVER = "Dana Reviewer, CPhT"
-FAULT_EXIT = 86  # what bot.faults makes a process exit with
+FAULT_EXIT = faults.EXIT_CODE  # what an armed fault makes a process exit with
 WORKER_TIMEOUT = 90.0  # one `worker --once`; a healthy one takes a few seconds
 
 T = TypeVar("T")
@@ -236,11 +239,22 @@ class WorkerRun:
         )
 
 
-def spawn_worker(ws: Workspace, *args: str, **env: str | float | int | None) -> subprocess.Popen[str]:
-    """Start ``payerbot worker --once ARGS``; its output goes to pipes read when it ends."""
-    argv = [PAYERBOT, "worker", "--once", *args]
+def spawn_worker(
+    ws: Workspace, *args: str, fault: str | None = None, **env: str | float | int | None
+) -> subprocess.Popen[str]:
+    """Start ``payerbot worker --once ARGS``; its output goes to pipes read when it ends. With
+    ``fault`` (``<point>:<action>[:<n>]``) the worker runs with its fault hook armed."""
+    command = ARMED_PAYERBOT if fault else [PAYERBOT]
+    if fault:
+        env["fault"] = fault
+    argv = [*command, "worker", "--once", *args]
     return subprocess.Popen(
-        argv, env=ws.env(**env), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ws.root
+        argv,
+        env=ws.env(**env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ws.root,
     )
 
 
@@ -257,9 +271,11 @@ def finish(
     return WorkerRun(list(map(str, proc.args)), proc.returncode, out, err, time.monotonic() - t0)  # type: ignore[arg-type]
 
 
-def run_worker(ws: Workspace, *args: str, **env: str | float | int | None) -> WorkerRun:
+def run_worker(
+    ws: Workspace, *args: str, fault: str | None = None, **env: str | float | int | None
+) -> WorkerRun:
     t0 = time.monotonic()
-    return finish(spawn_worker(ws, *args, **env), started=t0)
+    return finish(spawn_worker(ws, *args, fault=fault, **env), started=t0)
 
 
 def run_cli(ws: Workspace, *args: str, stdin: str | None = None, **env: str | None) -> WorkerRun:

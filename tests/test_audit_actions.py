@@ -27,7 +27,6 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-
 from playwright.sync_api import Browser
 
 from bot.audit import AuditAction, AuditTrail
@@ -64,6 +63,15 @@ SPOOFED = {"USER": "mallory", "LOGNAME": "mallory"}  # what anyone can claim to 
 @pytest.fixture
 def ws(tmp_path: Path, db_url: str) -> Iterator[Workspace]:
     workspace = make_workspace(tmp_path, db_url)
+    workspace.config.update(record="never", service_identity=IDENTITY)
+    yield workspace
+    workspace.dispose()
+
+
+@pytest.fixture
+def sqlite_ws(tmp_path: Path, sqlite_url: str) -> Iterator[Workspace]:
+    """For commands whose audit record does not depend on the engine (each CLI run costs seconds)."""
+    workspace = make_workspace(tmp_path, sqlite_url)
     workspace.config.update(record="never", service_identity=IDENTITY)
     yield workspace
     workspace.dispose()
@@ -207,8 +215,9 @@ def _plain_account(ws: Workspace, account: str = "acct-op") -> str:
 
 
 def test_a_checkpoint_taken_before_a_truncation_catches_it_when_verify_alone_cannot(
-    ws: Workspace, tmp_path: Path
+    sqlite_ws: Workspace, tmp_path: Path
 ) -> None:
+    ws = sqlite_ws
     trail = _trail(ws)
     for n in range(6):
         trail.record(AuditAction.LOGIN, "ok", payer="meridian", account="acct", correlation_id=f"run-{n}")
@@ -288,7 +297,8 @@ def test_operator_queue_commands_are_chained_with_the_os_user_and_their_reason(w
     assert run_cli(ws, "audit", "verify").returncode == 0
 
 
-def test_operator_vault_commands_are_chained_with_the_os_user_and_no_secret(ws: Workspace) -> None:
+def test_operator_vault_commands_are_chained_with_the_os_user_and_no_secret(sqlite_ws: Workspace) -> None:
+    ws = sqlite_ws
     old_kid = ws.keyring.active.kid
     secrets = {"username": "u-canary-81f2", "password": "p-canary-0c4e"}
     steps: list[tuple[list[str], str | None]] = [

@@ -115,27 +115,25 @@ def scratch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 # -- refused at intake: the reference itself ---------------------------------------------------
 
 
-BAD_REFERENCES = [
-    pytest.param(_payload(letter=_doc("/etc/payerbot/vault.key")), "payload.letter.path", id="absolute"),
-    pytest.param(_payload(letter=_doc("../vault.key")), "payload.letter.path", id="dot-dot"),
-    pytest.param(
+BAD_REFERENCES: dict[str, tuple[dict[str, Any], str]] = {
+    "absolute": (_payload(letter=_doc("/etc/payerbot/vault.key")), "payload.letter.path"),
+    "dot-dot": (_payload(letter=_doc("../vault.key")), "payload.letter.path"),
+    "dot-dot-inside": (
         _payload(attachments=[_doc("notes.pdf"), _doc("letters/../../vault.key")]),
         "payload.attachments.1.path",
-        id="dot-dot-inside",
     ),
-    pytest.param(_payload(letter=_doc("..\\vault.key")), "payload.letter.path", id="backslash"),
-    pytest.param(_payload(letter=_doc("letter\x00.pdf")), "payload.letter.path", id="nul"),
-    pytest.param(_payload(letter=_doc("letter\n.pdf")), "payload.letter.path", id="control"),
-    pytest.param(_payload(letter={"path": "letter.pdf"}), "payload.letter.sha256", id="no-sha256"),
-    pytest.param(
+    "backslash": (_payload(letter=_doc("..\\vault.key")), "payload.letter.path"),
+    "nul": (_payload(letter=_doc("letter\x00.pdf")), "payload.letter.path"),
+    "control": (_payload(letter=_doc("letter\n.pdf")), "payload.letter.path"),
+    "no-sha256": (_payload(letter={"path": "letter.pdf"}), "payload.letter.sha256"),
+    "media-type": (
         _payload(attachments=[_doc("notes.pdf"), _doc("run.sh", media_type="text/x-shellscript")]),
         "payload.attachments.1.media_type",
-        id="media-type",
     ),
-]
+}
 
 
-@pytest.mark.parametrize(("payload", "field"), BAD_REFERENCES)
+@pytest.mark.parametrize(("payload", "field"), BAD_REFERENCES.values(), ids=BAD_REFERENCES.keys())
 def test_intake_refuses_a_document_reference_with_the_field_named(
     payload: dict[str, Any], field: str
 ) -> None:
@@ -168,9 +166,9 @@ def test_an_upstream_row_with_a_bad_document_is_rejected_with_the_field_named(
 ) -> None:
     add_account(engine, "acct-1")
     bad = {
-        _upstream(engine, clock, f"u-{i}", param.values[0]): param.values[1]  # type: ignore[index]
-        for i, param in enumerate(BAD_REFERENCES)
-        if param.id not in {"nul"}  # PostgreSQL's jsonb cannot hold a NUL character at all
+        _upstream(engine, clock, name, payload): field
+        for name, (payload, field) in BAD_REFERENCES.items()
+        if name != "nul" or engine.dialect.name == "sqlite"  # PostgreSQL's JSON cannot hold a NUL
     }
     good = _upstream(engine, clock, "u-good", _payload())
 
@@ -321,7 +319,7 @@ def test_content_that_is_not_its_declared_media_type_is_refused(
         appeal_files(request, docs)
 
     assert caught.value.message.startswith("payload.letter.media_type")
-    assert f"({name})" in caught.value.message
+    assert name not in caught.value.message  # a file's name may carry a patient's name
     assert list(scratch.iterdir()) == []
 
 
@@ -342,7 +340,7 @@ def test_a_changed_file_is_refused_by_its_digest(docs: Path, scratch: Path) -> N
     request = _request(docs)
     write_letter(docs, "letter.pdf", "Not what was approved.")
 
-    with pytest.raises(DocumentProblem, match=r"^payload\.letter\.sha256: .*\(letter\.pdf\)"):
+    with pytest.raises(DocumentProblem, match=r"^payload\.letter\.sha256: the file differs from the approved one$"):
         appeal_files(request, docs)
 
 
@@ -352,7 +350,7 @@ def test_a_file_over_the_payers_limit_is_refused(docs: Path, scratch: Path) -> N
     request = _request(docs, "big.pdf", big)
     assert len(big) == limit + 1
 
-    with pytest.raises(DocumentProblem, match=r"^payload\.letter\.path: .*larger than .*\(big\.pdf\)"):
+    with pytest.raises(DocumentProblem, match=r"^payload\.letter\.path: larger than the payer's limit of \d+ bytes$"):
         appeal_files(request, docs, max_bytes=limit)
     with appeal_files(request, docs, max_bytes=limit + 1) as files:  # at the limit it goes
         assert files.letter.stat().st_size == limit + 1
@@ -473,4 +471,4 @@ def test_the_runner_uploads_private_copies_refuses_a_late_symlink_and_removes_th
     assert refused.last_error is not None and refused.last_error.startswith("payload.letter.path")
     never_sent = submission_reference(refused.id, refused.idempotency_key)
     assert meridian_sandbox.state.ledger_entries(reference=never_sent) == []
-    assert list(scratch.iterdir()) == []  # the private copies are gone once the run ended
+    assert list(scratch.glob("payerbot-upload-*")) == []  # the private copies are gone once the run ended

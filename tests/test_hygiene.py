@@ -14,9 +14,11 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from playwright.sync_api import Browser, sync_playwright
 from structlog.testing import capture_logs
 
 from bot import faults
+from bot.browser import launch
 from bot.db import make_engine
 from bot.migrate import upgrade
 from bot.settings import Settings
@@ -67,35 +69,69 @@ def descendants(pid: int) -> Iterator[tuple[int, str, bytes]]:
         yield child, cmdline, environ
 
 
-def _browser_processes(settings: Settings) -> list[tuple[int, str, bytes]]:
-    with open_browser(settings, headless=True) as browser:
-        page = browser.new_page()  # a renderer too, not only the browser process
-        page.set_content("<p>hello</p>")
-        found = list(descendants(os.getpid()))
-        page.close()
+def _processes_of(browser: Browser) -> list[tuple[int, str, bytes]]:
+    page = browser.new_page()  # a renderer too, not only the browser process
+    page.set_content("<p>hello</p>")
+    found = list(descendants(os.getpid()))
+    page.close()
     return found
 
 
-def test_chromium_and_the_playwright_driver_start_without_our_secrets(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
+def _launched_by_bot_browser() -> list[tuple[int, str, bytes]]:
+    """Chromium from ``bot.browser.launch`` under a driver that holds the whole environment (as the
+    test session's does)."""
+    with sync_playwright() as playwright:
+        browser = launch(playwright, headless=True)
+        try:
+            return [p for p in _processes_of(browser) if "chrom" in p[1]]
+        finally:
+            browser.close()
+
+
+def _opened_by_the_worker(settings: Settings) -> list[tuple[int, str, bytes]]:
+    with open_browser(settings, headless=True) as browser:
+        return _processes_of(browser)
+
+
+@pytest.fixture
+def secrets_in_environ(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
+    """Our settings' secrets in this process's environment, as a deployment sets them."""
     key = Keyring.generate().dump().splitlines()[1]
     monkeypatch.setenv("PAYERBOT_VAULT_KEY", key)
     monkeypatch.setenv("OPENAI_API_KEY", "sk-canary-0a1b2c3d4e5f")
-    # its own thread: the session's sync Playwright may already drive this one
-    with ThreadPoolExecutor(1) as pool:
-        found = pool.submit(_browser_processes, Settings(data_dir=tmp_path)).result()
-    chromium = [(pid, cmd) for pid, cmd, _ in found if "chrom" in cmd]
-    assert chromium, f"no Chromium process found below this one: {[cmd[:80] for _, cmd, _ in found]}"
-    assert any("node" in cmd or "playwright" in cmd for _, cmd, _ in found), "no Playwright driver found"
+    return [key.split(":", 1)[1].encode(), b"sk-canary-0a1b2c3d4e5f"]
+
+
+def assert_clean(found: list[tuple[int, str, bytes]], secrets: list[bytes]) -> None:
     for pid, cmd, environ in found:
         names = [v.split(b"=", 1)[0].decode() for v in environ.split(b"\0") if v]
         ours = [n for n in names if n.startswith(("PAYERBOT_", "OPENAI_"))]
         assert not ours, f"process {pid} ({cmd[:60]}) holds {ours}"
-        assert key.split(":", 1)[1].encode() not in environ, f"process {pid} ({cmd[:60]}) holds the vault key"
-        assert b"sk-canary" not in environ, f"process {pid} ({cmd[:60]}) holds the model's API key"
-    chromium_env = next(environ for _, cmd, environ in found if "chrom" in cmd)
-    assert b"PATH=" in chromium_env and b"HOME=" in chromium_env  # what Chromium needs stays
+        assert not [s for s in secrets if s in environ], f"process {pid} ({cmd[:60]}) holds a secret's value"
+
+
+def test_chromium_launched_through_bot_browser_gets_none_of_our_settings(
+    secrets_in_environ: list[bytes],
+) -> None:
+    # its own thread: the session's sync Playwright may already drive this one
+    with ThreadPoolExecutor(1) as pool:
+        chromium = pool.submit(_launched_by_bot_browser).result()
+    assert chromium, "no Chromium process found below this one"
+    assert_clean(chromium, secrets_in_environ)
+    # what it needs stays (its helpers write their titles over their environment, so the browser's)
+    [(_, _, kept)] = [p for p in chromium if "--type=" not in p[1]]
+    assert b"PATH=" in kept and b"HOME=" in kept
+
+
+def test_the_workers_playwright_driver_gets_none_of_our_settings(
+    secrets_in_environ: list[bytes], tmp_path: Path
+) -> None:
+    with ThreadPoolExecutor(1) as pool:
+        found = pool.submit(_opened_by_the_worker, Settings(data_dir=tmp_path)).result()
+    drivers = [cmd for _, cmd, _ in found if "playwright" in cmd and "chrom" not in cmd]
+    assert drivers, f"no Playwright driver found below this one: {[cmd[:80] for _, cmd, _ in found]}"
+    assert_clean(found, secrets_in_environ)
+    assert os.environ["PAYERBOT_VAULT_KEY"]  # and this process still has its settings
 
 
 # -- the data directory and the SQLite files ----------------------------------------------------

@@ -37,6 +37,7 @@ from tests.e2e_support import (
     spawn_worker,
 )
 from tests.fixtures.sandbox import SandboxPortal, canary_claim
+from vault.chainkey import VaultChainKeyStore
 from vault.totp import TotpSpec
 
 pytestmark = pytest.mark.slow
@@ -204,7 +205,7 @@ def test_two_logins_in_one_time_step_send_two_different_codes_the_portal_accepts
             payer="meridian",
             account=account,
             vault=vault,
-            audit=AuditTrail(ws.engine, actor="payerbot@test", clock=clock),
+            audit=AuditTrail(ws.engine, actor="payerbot@test", clock=clock, key=VaultChainKeyStore(vault)),
             settings=ws.settings(),
         )
         session.ensure()

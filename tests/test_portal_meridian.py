@@ -242,8 +242,11 @@ def test_claim_of_every_wording_reads_back_as_its_truth(
         assert [c.code for c in reading.codes if c.system == CodeSystem.CARC] == expected["carc"]
         assert [c.code for c in reading.codes if c.system == CodeSystem.RARC] == expected["rarc"]
         assert reading.paid_amount == expected["paid"]
-        patient = meridian.state.claims[expected["claim_number"]].patient
-        assert reading.sensitive == (patient.name, patient.member_id, f"{patient.date_of_birth:%m/%d/%Y}")
+        claim = meridian.state.claims[expected["claim_number"]]
+        patient = claim.patient
+        # who, and the date of service: each a patient value every artifact is scrubbed of
+        born, served = f"{patient.date_of_birth:%m/%d/%Y}", f"{claim.service_date:%m/%d/%Y}"
+        assert reading.sensitive == (patient.name, patient.member_id, born, served)
 
 
 def test_a_slow_portal_is_waited_for_without_timers(

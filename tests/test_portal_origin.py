@@ -24,9 +24,8 @@ from playwright.sync_api import Browser, FrameLocator, Page
 from typer.testing import CliRunner
 
 import portals
-from bot.audit import AuditTrail
 from bot.cli import app, common
-from bot.errors import ConfigError, SecretOriginMismatch
+from bot.errors import ConfigError, SecretOriginMismatch, UntrustedPortalUrl
 from bot.origin import origin_of
 from bot.services import build_services
 from bot.session import AccountSession
@@ -246,6 +245,30 @@ def test_an_account_stored_before_urls_were_sealed_is_refused_until_vault_update
     assert login_posts(portal.state, login.username) == 1
 
 
+def test_a_session_handed_a_url_off_the_sealed_origin_refuses_before_any_request(
+    ws: Workspace, browser: Browser, meridian_sandbox: SandboxPortal, receiver: Receiver
+) -> None:
+    """What a live replay does: it builds the session from the account row; the session itself
+    refuses a URL whose origin is not the sealed one."""
+    account, login = seed_account(ws, meridian_sandbox.state)
+    services = build_services(ws.settings(), engine=ws.engine)
+    session = AccountSession(
+        browser=browser,
+        portal_cls=MeridianPortal,
+        portal_url=receiver.url,
+        payer="meridian",
+        account=account,
+        vault=services.vault,
+        audit=services.audit,
+        settings=services.settings,
+    )
+    with pytest.raises(UntrustedPortalUrl, match="is not on the sealed origin"):
+        session.ensure()
+    assert receiver.requests == []
+    assert login_posts(meridian_sandbox.state, login.username) == 0
+    assert not ws.vault().account("meridian", account).enabled
+
+
 class PlainHttpPortal(MeridianPortal):
     """Meridian's pages under a payer whose default URL is plain http to a remote host."""
 
@@ -343,15 +366,16 @@ def test_logins_with_a_code_or_an_answer_pass_the_guard_on_their_own_origin(
         answers=dict(login.security_answers) or None,
         portal_url=state.base_url,
     )
+    services = build_services(ws.settings(), engine=ws.engine)
     session = AccountSession(
         browser=browser,
         portal_cls=portals.get_portal(payer),
         portal_url=state.base_url,
         payer=payer,
         account="desk",
-        vault=ws.vault(),
-        audit=AuditTrail(ws.engine, actor="payerbot@test"),
-        settings=ws.settings(),
+        vault=services.vault,
+        audit=services.audit,
+        settings=services.settings,
     )
     session.ensure()
     assert session.logins == 1 and session.verified

@@ -49,6 +49,7 @@ from portals import get_portal
 from portals.rxpress import RxPressPortal
 from sandbox import SandboxAccount
 from sandbox.data import Claim
+from sandbox.rxpress.formats import drug_of
 from sandbox.rxpress.wording import CLAIM_KINDS, PA_KINDS
 from tests.fixtures.sandbox import SandboxPortal, canary_claim, inbox_secrets
 
@@ -286,7 +287,10 @@ def test_claim_of_every_wording_reads_back_as_its_truth(
         assert all(c.system == CodeSystem.NCPDP_REJECT for c in reading.codes)
         assert reading.paid_amount == expected["paid"]
         patient = claim.patient
-        assert reading.sensitive == (patient.name, patient.member_id, f"{patient.date_of_birth:%m/%d/%Y}")
+        # who, and the prescription (Rx number, fill date, drug): each scrubbed from every artifact
+        born, filled = f"{patient.date_of_birth:%m/%d/%Y}", f"{claim.service_date:%m/%d/%Y}"
+        prescription = (claim.claim_number, filled, drug_of(claim))
+        assert reading.sensitive == (patient.name, patient.member_id, born, *prescription)
 
 
 def test_ncpdp_codes_carry_official_descriptions_and_no_patient_data_reaches_the_steps(
@@ -318,13 +322,13 @@ def test_unknown_claim_wrong_fill_date_and_unknown_pa_raise_not_found(
     signed_in: RxPressPortal, rxpress: SandboxPortal
 ) -> None:
     claim = canary_claim(rxpress.state, "PAID")
-    with pytest.raises(NotFoundOnPortal, match="0000001"):
+    with pytest.raises(NotFoundOnPortal, match="no claim for the Rx number and Fill date given"):
         signed_in.check_claim_status(ClaimStatusRequest(claim_number="0000001", fill_date=claim.service_date))
-    with pytest.raises(NotFoundOnPortal, match=claim.claim_number):
+    with pytest.raises(NotFoundOnPortal, match="no claim for the Rx number and Fill date given"):
         signed_in.check_claim_status(
             ClaimStatusRequest(claim_number=claim.claim_number, fill_date=date(2020, 2, 2))
         )
-    with pytest.raises(NotFoundOnPortal, match="RXPA000000"):
+    with pytest.raises(NotFoundOnPortal, match="no prior authorization for the PA number given"):
         signed_in.check_pa_status(PaStatusRequest(pa_number="RXPA000000"))
 
 
@@ -389,7 +393,7 @@ def test_redetermination_is_confirmed_once_with_the_ledger_number(
         folder=tmp_path,
         stem="confirmation",
         redactor=Redactor(),
-        mask=signed_in.sensitive_locators(),
+        portal=signed_in,
     )
     assert entry.appeal_number in Path(evidence.html_path).read_text()  # the frame's page is kept too
 

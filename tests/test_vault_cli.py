@@ -183,11 +183,12 @@ def test_key_lifecycle_keygen_add_rotate_retire(cli: Invoke, tmp_path: Path, db_
     assert Keyring.from_file(key_file).kids == ["k2", "k1"]
     early = cli("retire", "k1", env=env)
     assert early.exit_code == 2
-    assert "still seals 4 record(s)" in early.output
+    # the account's five records and the audit chain key (sealed at `vault add`, which is audited)
+    assert "still seals 6 record(s)" in early.output
 
     rotated = cli("rotate", env=env)
     assert rotated.exit_code == 0, rotated.output
-    assert "rotated 4 record(s) to key 'k2'" in rotated.output
+    assert "rotated 6 record(s) to key 'k2'" in rotated.output
     retired = cli("retire", "k1", env=env)
     assert retired.exit_code == 0, retired.output
     assert Keyring.from_file(key_file).kids == ["k2"]

@@ -147,12 +147,12 @@ def test_rotate_then_retire_the_old_key_and_everything_still_decrypts(
     rotated = vault_keyring.with_new_active(new_key("k2"))
     vault = Vault(engine, rotated)
 
-    with pytest.raises(VaultKeyError, match=rf"key '{old_kid}' still seals 15 record"):
+    with pytest.raises(VaultKeyError, match=rf"key '{old_kid}' still seals 18 record"):
         vault.check_retirable(old_kid)
     report = vault.rotate()
 
-    assert (report.rotated, report.already_current, report.failed) == (15, 0, [])
-    assert report.usage_after == {"k2": 15}
+    assert (report.rotated, report.already_current, report.failed) == (18, 0, [])
+    assert report.usage_after == {"k2": 18}
     assert report.complete
     vault.check_retirable(old_kid)
     retired = Vault(engine, rotated.without(old_kid))
@@ -179,12 +179,12 @@ def test_an_interrupted_rotation_loses_nothing_and_a_rerun_completes(
     with pytest.raises(Interrupted):
         vault.rotate(after_each=stop_after_seven)
 
-    assert vault.key_usage() == {"k2": 7, vault_keyring.active.kid: 8}
+    assert vault.key_usage() == {"k2": 7, vault_keyring.active.kid: 11}
     assert_all_readable(vault)  # half rotated: every record opens with one key or the other
 
     report = vault.rotate()
-    assert (report.rotated, report.already_current) == (8, 7)
-    assert vault.key_usage() == {"k2": 15}
+    assert (report.rotated, report.already_current) == (11, 7)
+    assert vault.key_usage() == {"k2": 18}
     assert_all_readable(Vault(engine, Keyring([vault.keyring.active])))
 
 
@@ -201,7 +201,7 @@ def test_rotation_reports_a_tampered_record_and_rotates_the_rest(
     report = vault.rotate()
 
     assert report.failed == ["acme/acct-0/password: RecordTampered"]
-    assert report.rotated == 4
+    assert report.rotated == 5
     assert not report.complete
     with pytest.raises(VaultKeyError, match="still seals 1 record"):
         vault.check_retirable(vault_keyring.active.kid)

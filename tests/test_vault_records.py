@@ -73,7 +73,7 @@ def test_nothing_stored_in_clear(engine: Engine, vault: Vault) -> None:
     vault.save_session("acme", "front-desk", {"cookies": [{"value": COOKIE}]})
     with engine.connect() as conn:
         blobs = [bytes(b) for b in conn.execute(sa.text("SELECT ciphertext FROM vault_records")).scalars()]
-    assert len(blobs) == 5  # username, password, totp, one answer, session
+    assert len(blobs) == 6  # username, password, totp, one answer, portal URL, session
     for canary in (USERNAME, PASSWORD, TOTP_SECRET, ANSWER, COOKIE, "first pet"):
         assert all(canary.encode() not in blob for blob in blobs), canary
 

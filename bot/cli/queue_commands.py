@@ -7,7 +7,6 @@ Tables on a terminal; ``--json`` for tools. Errors end with a clean message and 
 from __future__ import annotations
 
 import dataclasses
-import getpass
 import itertools
 import json
 import sys
@@ -19,6 +18,7 @@ from typing import Annotated, Any, TextIO
 import typer
 from rich.table import Table
 
+from bot.audit import operator_actor
 from bot.cli import common
 from bot.errors import IntakeError
 from bot.models import ItemState, NewItem
@@ -29,15 +29,19 @@ ENQUEUE_CHUNK = 1000
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for tools instead of tables.")]
 
 
-def _queue() -> Queue:
-    return Queue(common.engine(), common.settings())
+def _queue(*, audited: bool = False) -> Queue:
+    """The queue; ``audited`` for an operator's change, which is chained with its record."""
+    if not audited:
+        return Queue(common.engine(), common.settings())
+    from bot.services import audit_trail
+
+    trail = audit_trail(common.engine(), common.settings())
+    return Queue(common.engine(), common.settings(), audit=trail)
 
 
-def _actor() -> str:
-    try:
-        return f"operator:{getpass.getuser()}"
-    except (KeyError, OSError):  # no user name in this environment
-        return "operator"
+Reason = Annotated[
+    str | None, typer.Option("--reason", help="Why, recorded in the audit trail with who did it.")
+]
 
 
 def _when(value: datetime | None) -> str:
@@ -264,19 +268,28 @@ def queue_retry(
         bool,
         typer.Option(
             "--not-submitted",
-            help="You checked the portal: its open submission never arrived, so it may be sent again.",
+            help="You checked the portal: its open submission never arrived, so it may be sent again "
+            "(needs --reason: what you checked).",
         ),
     ] = False,
+    reason: Reason = None,
 ) -> None:
     """Put a needs_human, failed or rejected item back in the queue."""
-    _queue().retry(item_id, actor=_actor(), not_submitted=not_submitted)
+    if not_submitted and not (reason and reason.strip()):
+        raise common.fail(
+            "--not-submitted needs --reason: say what you checked in the portal's history "
+            "(it is kept in the audit trail)"
+        )
+    _queue(audited=True).retry(item_id, actor=operator_actor(), not_submitted=not_submitted, reason=reason)
     common.console.print(f"item {item_id} queued again", highlight=False)
 
 
 @common.command
-def queue_cancel(item_id: Annotated[int, typer.Argument(help="Work item id.")]) -> None:
+def queue_cancel(
+    item_id: Annotated[int, typer.Argument(help="Work item id.")], reason: Reason = None
+) -> None:
     """Cancel an item; a worker holding it is refused its next write."""
-    _queue().cancel(item_id, actor=_actor())
+    _queue(audited=True).cancel(item_id, actor=operator_actor(), reason=reason)
     common.console.print(f"item {item_id} cancelled", highlight=False)
 
 

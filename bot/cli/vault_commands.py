@@ -2,6 +2,10 @@
 
 Secrets are read from a hidden prompt or, with ``--stdin-json``, from one JSON object on stdin;
 never from the command line, where they would land in shell history and ``ps``.
+
+Every command that changes an account or the keys appends an audit record (who: the operating-system
+user; what; which account; the ``--reason``), never a secret. The chain key is loaded before the
+change, so a command that cannot record fails before it changes anything.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from bot.audit import AuditAction, AuditTrail, operator_actor
 from bot.cli import common
 from bot.errors import VaultError
 from bot.portal import SecondFactorKind
@@ -49,6 +54,33 @@ def register(app: typer.Typer) -> None:
 
 def _vault(*, need_key: bool = True) -> Vault:
     return Vault.from_settings(common.engine(), common.settings(), need_key=need_key)
+
+
+Reason = Annotated[
+    str | None, typer.Option("--reason", help="Why, recorded in the audit trail with who did it.")
+]
+
+
+def _audit(vault: Vault) -> AuditTrail:
+    """The audit trail with its chain key already loaded (or made)."""
+    from bot.services import audit_trail
+
+    trail = audit_trail(common.engine(), common.settings(), vault=vault)
+    trail.ready()
+    return trail
+
+
+def _record(
+    trail: AuditTrail,
+    action: AuditAction,
+    *,
+    payer: str | None = None,
+    account: str | None = None,
+    outcome: str = "ok",
+    **detail: Any,
+) -> None:
+    """An operator's vault action; ``detail`` names what changed, never a secret value."""
+    trail.record(action, outcome, payer=payer, account=account, actor=operator_actor(), detail=detail)
 
 
 def _check_payer(payer: str) -> type[Any]:
@@ -125,12 +157,14 @@ def add(
     replace: Annotated[
         bool, typer.Option("--replace", help="Replace an existing account's secrets.")
     ] = False,
+    reason: Reason = None,
 ) -> None:
     """Store a portal account: username, password and its second factor, encrypted."""
     portal = _check_payer(payer)
     kind = second_factor or SecondFactorKind(portal.second_factor)
     check_portal_url(url or "")  # before any prompt
     vault = _vault()
+    trail = _audit(vault)
     data = _read_json_secrets() if stdin_json else _prompt_secrets(kind)
     vault.add_account(
         payer,
@@ -142,6 +176,16 @@ def add(
         answers=data.get("answers"),
         portal_url=url,
         replace=replace,
+    )
+    _record(
+        trail,
+        AuditAction.VAULT_ADD,
+        payer=payer,
+        account=account,
+        second_factor=kind.value,
+        portal_url=url,
+        replace=replace,
+        reason=reason,
     )
     common.console.print(f"stored {payer}/{account} ({kind.value}) under key '{vault.keyring.active.kid}'")
 
@@ -162,12 +206,14 @@ def update(
         str | None,
         typer.Option("--url", help="New portal URL, sealed with the secrets ('' for the payer's default)."),
     ] = None,
+    reason: Reason = None,
 ) -> None:
     """Change some secrets of an account (with --stdin-json, the keys given are the ones changed)."""
     if url is not None:
         check_portal_url(url)  # before any prompt
     vault = _vault()
     vault.account(payer, account)  # NotFound before any prompt
+    trail = _audit(vault)
     if stdin_json:
         data = _read_json_secrets()
     else:
@@ -183,6 +229,16 @@ def update(
     if url is not None:
         data["portal_url"] = url
     vault.update_secrets(payer, account, **data)
+    # the names of what changed (and the new portal URL, which is no secret), never a value
+    _record(
+        trail,
+        AuditAction.VAULT_UPDATE,
+        payer=payer,
+        account=account,
+        changed=sorted(data),
+        portal_url=url,
+        reason=reason,
+    )
     common.console.print(f"updated {', '.join(sorted(data))} of {payer}/{account}")
 
 
@@ -210,21 +266,27 @@ def remove(
     payer: Payer,
     account: AccountName,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    reason: Reason = None,
 ) -> None:
     """Delete an account and every secret and session stored for it."""
-    vault = _vault(need_key=False)
+    vault = _vault()
     vault.account(payer, account)
+    trail = _audit(vault)
     if not yes:
         typer.confirm(f"delete {payer}/{account} and all its secrets?", abort=True)
     vault.remove_account(payer, account)
+    _record(trail, AuditAction.VAULT_REMOVE, payer=payer, account=account, reason=reason)
     common.console.print(f"removed {payer}/{account}")
 
 
 @vault_app.command("enable")
 @common.command
-def enable(payer: Payer, account: AccountName) -> None:
+def enable(payer: Payer, account: AccountName, reason: Reason = None) -> None:
     """Re-enable an account after a person fixed what made the portal reject its login."""
-    _vault(need_key=False).enable(payer, account)
+    vault = _vault()
+    trail = _audit(vault)
+    vault.enable(payer, account)
+    _record(trail, AuditAction.ACCOUNT_ENABLED, payer=payer, account=account, reason=reason)
     common.console.print(f"enabled {payer}/{account}")
 
 
@@ -236,17 +298,22 @@ def disable(
     reason: Annotated[str, typer.Option("--reason", help="Why, for whoever reads `vault list`.")],
 ) -> None:
     """Stop every login of an account until `payerbot vault enable`."""
-    _vault(need_key=False).disable(payer, account, reason)
+    vault = _vault()
+    trail = _audit(vault)
+    vault.disable(payer, account, reason)
+    _record(trail, AuditAction.ACCOUNT_DISABLED, payer=payer, account=account, reason=reason)
     common.console.print(f"disabled {payer}/{account}")
 
 
 @vault_app.command("clear-session")
 @common.command
-def clear_session(payer: Payer, account: AccountName) -> None:
+def clear_session(payer: Payer, account: AccountName, reason: Reason = None) -> None:
     """Forget the stored browser session, so the next run logs in afresh."""
-    vault = _vault(need_key=False)
+    vault = _vault()
     vault.account(payer, account)
+    trail = _audit(vault)
     vault.clear_session(payer, account)
+    _record(trail, AuditAction.SESSION_CLEARED, payer=payer, account=account, reason=reason)
     common.console.print(f"cleared the session of {payer}/{account}")
 
 
@@ -303,9 +370,20 @@ def keys() -> None:
 
 @vault_app.command("rotate")
 @common.command
-def rotate() -> None:
+def rotate(reason: Reason = None) -> None:
     """Re-seal every record under the active key (safe to interrupt and run again)."""
-    report = _vault().rotate()
+    vault = _vault()
+    trail = _audit(vault)
+    report = vault.rotate()
+    _record(
+        trail,
+        AuditAction.VAULT_ROTATE,
+        outcome="complete" if report.complete else "incomplete",
+        active_kid=report.active_kid,
+        rotated=report.rotated,
+        failed=len(report.failed),
+        reason=reason,
+    )
     common.console.print(
         f"rotated {report.rotated} record(s) to key '{report.active_kid}'; "
         f"{report.already_current} already under it; {len(report.failed)} failed"
@@ -326,14 +404,18 @@ def retire(
         Path | None,
         typer.Option("--key-file", help="Key file to drop it from (default: PAYERBOT_VAULT_KEY_FILE)."),
     ] = None,
+    reason: Reason = None,
 ) -> None:
     """Drop an old key from the keyring, only when no record is sealed with it any more."""
     path = key_file or common.settings().vault_key_file
     keyring = Keyring.from_file(path) if path is not None else Keyring.from_settings(common.settings())
     smaller = keyring.without(kid)
-    Vault(common.engine(), keyring).check_retirable(kid)
-    if path is None:
+    vault = Vault(common.engine(), keyring)
+    vault.check_retirable(kid)
+    if path is None:  # nothing changes here: the operator edits the variable
         common.console.print(f"no record uses key '{kid}': remove it from PAYERBOT_VAULT_KEY")
         return
+    trail = _audit(vault)
     replace_key_file(path, smaller)
+    _record(trail, AuditAction.VAULT_RETIRE, kid=kid, key_file=str(path), reason=reason)
     common.console.print(f"retired key '{kid}' from {path}")

@@ -75,9 +75,10 @@ def check_request(kind: WorkKind, payer: str, request: Payload) -> None:
 
 
 def check_new_item(item: NewItem, documents_dir: Path | None) -> None:
-    check_request(item.kind, item.payer, item.request)
-    if isinstance(item.request, AppealRequest):
-        check_documents(item.request, documents_dir)
+    request = item.request
+    check_request(item.kind, item.payer, request)
+    if isinstance(request, AppealRequest):
+        check_documents(request, documents_dir)
 
 
 def check_documents(request: AppealRequest, documents_dir: Path | None) -> None:
