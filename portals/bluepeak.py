@@ -10,6 +10,7 @@ so a restyled app needs no change here; a renamed control ends in ``PortalChange
 
 from __future__ import annotations
 
+import contextlib
 import re
 from datetime import date, datetime
 
@@ -235,7 +236,9 @@ class BluePeakPortal(Portal):
         )
         shown = (name, member_id, dob, self.steps.read(care))
         # the API carries the same values; its ISO dates too, should a network log keep them
-        dates = (parse_bp_date(text) for text in (dob, shown[3]))
+        dates = [parse_bp_date(dob)]
+        with contextlib.suppress(ValueError):  # a service is a word, a date of service a date
+            dates.append(parse_bp_date(shown[3]))
         return shown + tuple(d.isoformat() for d in dates if d)
 
     def _status(self, region: Locator, what: str) -> str:

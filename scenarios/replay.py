@@ -48,7 +48,7 @@ from bot.portal import ACTION_FOR_KIND, AppealFiles, Portal, SubmitGate
 from bot.queue import ItemView, submission_reference
 from bot.redact import PROCESS_SECRETS, Redactor
 from bot.services import Services
-from bot.session import AccountSession
+from bot.session import AccountSession, trusted_portal_url
 from bot.steps import Outcome, Step, StepRecorder
 from portals import get_portal
 from scenarios.fingerprint import diff, page_fingerprint
@@ -184,7 +184,10 @@ class Replayer:
         session = AccountSession(
             browser=self.browser,
             portal_cls=portal_cls,
-            portal_url=account.portal_url or portal_cls.default_url,
+            # the sealed URL, as the worker uses: a replay types the same secrets
+            portal_url=trusted_portal_url(
+                self.s.vault, portal_cls, view.payer, view.account, account.portal_url
+            ),
             payer=view.payer,
             account=view.account,
             vault=self.s.vault,

@@ -62,7 +62,7 @@ class Receiver:
 
     ``phish`` serves a sign-in form like Meridian's; ``redirect`` sends every path to ``target``
     (a login that moves to another origin); ``frame`` serves a page whose sign-in form is an
-    iframe of ``target`` (a field in a document of another origin)."""
+    iframe of ``target`` (a field in a document of another origin), or of its own ``/login``."""
 
     def __init__(self, mode: str = "phish", target: str = "") -> None:
         self.requests: list[tuple[str, str, str]] = []
@@ -76,7 +76,8 @@ class Receiver:
                     self.send_header("Location", target + self.path)
                     self.end_headers()
                     return
-                if mode == "frame":
+                framed_here = not target and self.path.startswith("/login")  # the frame's own form
+                if mode == "frame" and not framed_here:
                     body = f'<!doctype html><iframe title="Sign in" src="{target}/login"></iframe>'.encode()
                 else:
                     body = SIGN_IN_FORM
@@ -322,6 +323,17 @@ def test_a_login_form_on_another_origin_gets_no_secret(
         assert login_posts(meridian_sandbox.state, meridian_account.username) == 0
         steps.fill(form.get_by_label("Username", exact=True), "not-a-secret")  # anything else is typed
         assert form.get_by_label("Username", exact=True).input_value() == "not-a-secret"
+
+
+def test_a_secret_is_typed_into_a_frame_of_the_sealed_origin(page: Page) -> None:
+    """Old framed portals (RxPress's work area) keep working: a same-origin frame is the origin."""
+    with Receiver("frame") as sealed:
+        steps = StepRecorder(page)
+        steps.add_secret("frame-secret-5d1e", origin=origin_of(sealed.url))
+        page.goto(sealed.url + "/")
+        field = page.frame_locator("iframe").get_by_label("Password", exact=True)
+        steps.fill(field, "frame-secret-5d1e")
+        assert field.input_value() == "frame-secret-5d1e"
 
 
 def test_a_login_redirected_to_another_origin_disables_the_account_and_types_nothing(

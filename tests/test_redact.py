@@ -38,6 +38,9 @@ def test_a_one_time_code_is_scrubbed_as_a_token_and_never_inside_an_appeal_numbe
         f"note%0A{MASK} note\\n{MASK} note%20{MASK}"
     )
     assert redactor.scrub_bytes(b"AP-91234567 code=123456&") == b"AP-91234567 code=" + MASK.encode() + b"&"
+    # the token rule is for digits and short values: a name or member id glued to a word still leaks
+    redactor.add("Okafor", "MBR5531902")
+    assert redactor.scrub("OkaforJ IDMBR5531902X AP-91234567") == f"{MASK}J ID{MASK}X AP-91234567"
 
 
 def test_a_three_digit_code_is_scrubbed_as_a_token_and_a_one_character_value_is_ignored() -> None:
@@ -46,39 +49,35 @@ def test_a_three_digit_code_is_scrubbed_as_a_token_and_a_one_character_value_is_
     assert redactor.scrub("cvv 042; order 10423; 7 days") == f"cvv {MASK}; order 10423; 7 days"
 
 
-def test_a_long_mixed_value_is_still_found_inside_a_longer_word() -> None:
-    redactor = Redactor()
-    redactor.add("Okafor", "MBR5531902")
-    assert redactor.scrub("OkaforJ IDMBR5531902X") == f"{MASK}J ID{MASK}X"
-
-
 def crlf(value: str) -> str:
     return value.replace("\n", "\r\n")
 
 
-@pytest.mark.parametrize(
-    ("where", "text"),
-    [
-        ("raw CRLF", crlf(EXPLANATION)),
-        ("form body, + and %0D%0A", "explanation=" + quote_plus(crlf(EXPLANATION)) + "&reason=MN"),
-        ("script, %20 and %0A", "q=" + quote(EXPLANATION, safe="")),
-        ("JSON \\r\\n", json.dumps({"explanation": crlf(EXPLANATION)})),
-        ("JSON \\n", json.dumps({"explanation": EXPLANATION})),
-        ("HTML <br>", "<dd>" + "<br>".join(EXPLANATION.splitlines()) + "</dd>"),
-        ("HTML &#13;&#10;", '<input value="' + "&#13;&#10;".join(EXPLANATION.splitlines()) + '">'),
-        ("split over elements", "".join(f"<p>{line}</p>" for line in EXPLANATION.splitlines())),
-        ("lines reordered", " | ".join(reversed(EXPLANATION.splitlines()))),
-    ],
-)
-def test_a_multi_line_value_leaves_no_line_in_any_line_break_encoding(where: str, text: str) -> None:
+LINE_BREAK_ENCODINGS = {
+    "raw CRLF": crlf(EXPLANATION),
+    "form body, + and %0D%0A": "explanation=" + quote_plus(crlf(EXPLANATION)) + "&reason=MN",
+    "script, %20 and %0A": "q=" + quote(EXPLANATION, safe=""),
+    "JSON \\r\\n": json.dumps({"explanation": crlf(EXPLANATION)}),
+    "JSON \\n": json.dumps({"explanation": EXPLANATION}),
+    "HTML <br>": "<dd>" + "<br>".join(EXPLANATION.splitlines()) + "</dd>",
+    "HTML &#13;&#10;": '<input value="' + "&#13;&#10;".join(EXPLANATION.splitlines()) + '">',
+    "split over elements": "".join(f"<p>{line}</p>" for line in EXPLANATION.splitlines()),
+    "lines reordered": " | ".join(reversed(EXPLANATION.splitlines())),
+}
+
+
+def test_a_multi_line_value_leaves_no_line_in_any_line_break_encoding() -> None:
     redactor = Redactor()
     redactor.add(EXPLANATION)
-    scrubbed = redactor.scrub(text)
-    for line in EXPLANATION.splitlines():
-        for spelling in (line, quote_plus(line), quote(line, safe="")):
-            assert spelling.lower() not in scrubbed.lower(), f"{where}: {scrubbed}"
-    as_bytes = redactor.scrub_bytes(text.encode())
-    assert not any(line.encode() in as_bytes for line in EXPLANATION.splitlines()), where
+    survived = []
+    for where, text in LINE_BREAK_ENCODINGS.items():
+        scrubbed = redactor.scrub(text).lower()
+        as_bytes = redactor.scrub_bytes(text.encode()).lower()
+        for line in EXPLANATION.splitlines():
+            for spelling in {line, quote_plus(line), quote(line, safe="")}:
+                if spelling.lower() in scrubbed or spelling.lower().encode() in as_bytes:
+                    survived.append(f"{where}: {spelling!r}")
+    assert not survived, "\n".join(survived)
 
 
 def test_dates_are_found_in_the_layouts_portals_print() -> None:

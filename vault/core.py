@@ -66,7 +66,7 @@ def check_portal_url(url: str) -> None:
 
 
 class Vault:
-    """Accounts and their secrets. ``keyring`` may be None for what needs no key (list, enable)."""
+    """Accounts and their secrets. ``keyring`` may be None for what needs no key (list)."""
 
     def __init__(self, engine: Engine, keyring: Keyring | None, *, clock: Clock | None = None) -> None:
         self.engine = engine
@@ -79,8 +79,9 @@ class Vault:
     ) -> Vault:
         """The vault with the keyring from ``PAYERBOT_VAULT_KEY`` or ``PAYERBOT_VAULT_KEY_FILE``.
 
-        ``need_key=False`` reads no key at all, for what works on account rows alone (list,
-        enable, disable, remove), so an operator can inspect accounts without the key.
+        ``need_key=False`` reads no key at all, for what only reads account rows (list), so an
+        operator can inspect accounts without the key. What changes them (enable, disable, remove)
+        is audited, and the audit chain key is sealed in the vault, so those need the key.
         """
         keyring = Keyring.from_settings(settings) if need_key else None
         return cls(engine, keyring, clock=clock)
