@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-from datetime import date
 from pathlib import Path
 from typing import Protocol
 
@@ -68,23 +67,11 @@ def _unknown_fields(fields: PatientFields) -> bool:
     return bool(shown - fields.known_fields - {""})
 
 
-def register_patient_values(redactor: Redactor, *values: str | date | None) -> None:
-    """Register values as patient data: each whole, and free text also line by line.
-
-    A textarea's lines reach the wire joined by CRLF, a page joins them by whatever it likes; a
-    line alone is found in any of those.
-    """
-    for value in values:
-        redactor.add(value)
-        if isinstance(value, str) and "\n" in value:
-            redactor.add(*(line.strip() for line in value.splitlines() if line.strip()))
-
-
 def learn_shown_values(redactor: Redactor, fields: PatientFields) -> None:
     """Register the texts the page shows in its patient fields (none when it is mid-navigation)."""
     with contextlib.suppress(PlaywrightError):
         for locator in fields.sensitive_locators():
-            register_patient_values(redactor, *locator.all_inner_texts())
+            redactor.add(*locator.all_inner_texts())
 
 
 def private_dir(path: Path) -> Path:

@@ -17,7 +17,7 @@ from typing import Any, TextIO
 import structlog
 from structlog.tracebacks import ExceptionDictTransformer
 
-from bot.redact import MASK, PHI_KEYS, PROCESS_SECRETS
+from bot.redact import MASK, PHI_KEYS, PROCESS_SECRETS, normalize_key
 
 SAFE_KEYS = frozenset(
     {
@@ -75,7 +75,8 @@ SAFE_KEYS = frozenset(
         "path",
     }
 )
-REDACTED_KEYS = PHI_KEYS | {"password", "secret", "totp_secret", "answer", "cookie", "cookies", "token_value"}
+# normalised like PHI_KEYS (``normalize_key``): totpSecret and totp_secret are one key
+REDACTED_KEYS = PHI_KEYS | {"password", "secret", "totpsecret", "answer", "cookie", "cookies", "tokenvalue"}
 
 
 PLAIN = (bool, int, float, type(None))
@@ -105,10 +106,9 @@ def allowlist_dict(event: MutableMapping[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     dropped: list[str] = []
     for key, value in event.items():
-        lowered = str(key).lower()
-        if lowered in REDACTED_KEYS:
+        if normalize_key(key) in REDACTED_KEYS:
             out[key] = MASK
-        elif lowered in SAFE_KEYS:
+        elif str(key).lower() in SAFE_KEYS:
             out[key] = value
         else:
             dropped.append(str(key))
@@ -128,7 +128,7 @@ def _scrub_strings(value: Any) -> Any:
         return [_scrub_strings(v) for v in value]
     if isinstance(value, dict):
         return {
-            PROCESS_SECRETS.scrub(str(k)): MASK if str(k).lower() in REDACTED_KEYS else _scrub_strings(v)
+            PROCESS_SECRETS.scrub(str(k)): MASK if normalize_key(k) in REDACTED_KEYS else _scrub_strings(v)
             for k, v in value.items()
         }
     return PROCESS_SECRETS.scrub(_as_text(value))

@@ -232,8 +232,13 @@ def _fold(text: str) -> str:
     return "".join(ch.lower() if len(ch.lower()) == 1 else ch for ch in text)  # "İ" lowers to 2
 
 
+_ENCODING_LETTERS = re.compile(r"%[0-9a-f]{2}|&#?\w+;|\\u[0-9a-f]{4}|\\.", re.IGNORECASE)
+
+
 def _as_token(form: str) -> bool:
-    return len(form) < TOKEN_BELOW or not any(ch.isalpha() for ch in form)
+    """Whether a form is matched only as a whole token: short, or no letter of its own (the
+    letters of an escape such as %2F or &#10; do not count)."""
+    return len(form) < TOKEN_BELOW or not any(ch.isalpha() for ch in _ENCODING_LETTERS.sub("", form))
 
 
 _ALNUM = r"[^\W_]"
@@ -264,21 +269,20 @@ class _Node:
         self.end: str | None = None
 
 
+def _end(form: str) -> str:
+    return _token_end(form) if _as_token(form) else ""
+
+
 def _trie_pattern(forms: Iterable[str]) -> str:
     """One alternation of every form, shared prefixes factored out, the longest tried first (a
     flat alternation of thousands of literals is tried one by one at every position)."""
-    ordered = sorted(forms)
     root = _Node()
-    for form in ordered:
+    for form in forms:
         node = root
         for ch in form:
             node = node.next.setdefault(ch, _Node())
-        node.end = _token_end(form) if _as_token(form) else ""
-    try:
-        return _emit(root)
-    except RecursionError:  # nested deeper than Python's parser goes: the same, unfactored
-        ordered.sort(key=len, reverse=True)
-        return "|".join(re.escape(f) + (_token_end(f) if _as_token(f) else "") for f in ordered)
+        node.end = _end(form)
+    return _emit(root)
 
 
 def _emit(node: _Node) -> str:
@@ -294,15 +298,27 @@ def _emit(node: _Node) -> str:
     return branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
 
 
+def _flat_pattern(forms: Iterable[str]) -> str:
+    """The same alternation unfactored, for forms whose trie nests deeper than Python's parser goes."""
+    return "|".join(re.escape(f) + _end(f) for f in sorted(forms, key=len, reverse=True))
+
+
 @lru_cache(maxsize=256)
 def _text_pattern(forms: frozenset[str]) -> re.Pattern[str]:
-    return re.compile(_trie_pattern(forms))
+    try:
+        return re.compile(_trie_pattern(forms))
+    except RecursionError:  # ``re`` parses nested groups recursively
+        return re.compile(_flat_pattern(forms))
 
 
 @lru_cache(maxsize=256)
 def _bytes_pattern(forms: frozenset[bytes]) -> re.Pattern[bytes]:
-    # bytes as latin-1 text: one character per byte, so the same pattern builder serves
-    return re.compile(_trie_pattern(f.decode("latin-1") for f in forms).encode("latin-1"))
+    # bytes as latin-1 text: one character per byte, so the same pattern builders serve
+    texts = [f.decode("latin-1") for f in forms]
+    try:
+        return re.compile(_trie_pattern(texts).encode("latin-1"))
+    except RecursionError:
+        return re.compile(_flat_pattern(texts).encode("latin-1"))
 
 
 class _Index(Generic[AnyStr]):

@@ -31,12 +31,19 @@ from vault import InboxSource
 log = get_logger()
 
 
+def _cookie_values(state: dict[str, Any] | None) -> list[str]:
+    values = (str(cookie.get("value", "")) for cookie in (state or {}).get("cookies", []))
+    return [value for value in values if len(value) >= 8]
+
+
 def remember_cookie_values(state: dict[str, Any] | None) -> None:
     """Session cookies are secrets: every log line and artifact is scrubbed of their values."""
-    for cookie in (state or {}).get("cookies", []):
-        value = str(cookie.get("value", ""))
-        if len(value) >= 8:
-            PROCESS_SECRETS.add(value)
+    PROCESS_SECRETS.add(*_cookie_values(state))
+
+
+def release_cookie_values(state: dict[str, Any] | None) -> None:
+    """A replaced session's cookies are sent no more: still scrubbed, but no longer pinned."""
+    PROCESS_SECRETS.release(*_cookie_values(state))
 
 
 def _sealed(vault: Any, payer: str, account: str) -> str:
@@ -215,6 +222,7 @@ class AccountSession:
                 detail={"error_kind": type(exc).__name__},
             )
             raise
+        release_cookie_values(self.state)
         self.state = context.storage_state()  # type: ignore[assignment]
         remember_cookie_values(self.state)
         self.vault.save_session(self.payer, self.account, self.state)
@@ -224,6 +232,7 @@ class AccountSession:
 
     def renew(self) -> None:
         """The portal ended the session: forget it and log in again (once)."""
+        release_cookie_values(self.state)
         self.state = None
         self.verified = False
         self.vault.clear_session(self.payer, self.account)
@@ -236,6 +245,7 @@ class AccountSession:
         except Exception:  # a closed context keeps the previous state
             return
         if state != self.state:
+            release_cookie_values(self.state)
             self.state = state
             remember_cookie_values(state)
             self.vault.save_session(self.payer, self.account, state)

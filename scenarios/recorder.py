@@ -36,7 +36,6 @@ from bot.evidence import (
     learn_shown_values,
     page_html,
     private_dir,
-    register_patient_values,
     screenshot_mask,
 )
 from bot.models import Payload
@@ -188,11 +187,12 @@ class RunRecorder:
 
     def learn_request(self, request: Payload) -> None:
         """Register what the request itself holds of a patient, before any page shows it."""
-        register_patient_values(self.redactor, *(getattr(request, f, None) for f in REQUEST_PATIENT_FIELDS))
+        self.redactor.add(*(getattr(request, name, None) for name in REQUEST_PATIENT_FIELDS))
 
     def learn(self, *values: str | date | None) -> None:
-        """Register patient values (typed, read, or the request's own) for every artifact's scrub."""
-        register_patient_values(self.redactor, *values)
+        """Register patient values (typed or read) for every artifact's scrub; the redactor takes
+        a multi-line value whole and line by line."""
+        self.redactor.add(*values)
 
     def learn_sensitive(self, page: Page) -> None:
         """Remember the patient values this page shows, so every artifact can be scrubbed of them."""

@@ -227,6 +227,7 @@ def test_payerbot_worker_ignores_payerbot_fault(ws: Workspace, meridian_sandbox:
     run = run_worker(ws, PAYERBOT_FAULT="before_intent:exit")  # the production entry point, unarmed
 
     assert run.returncode == 0, run.describe()
-    assert item_rows(ws, [item_id])[0]["state"] == "done"
+    row = item_rows(ws, [item_id])[0]
+    assert row["state"] == "done", (row["last_error_kind"], row["last_error"])
     assert len(ledger_of(state, login.username)) == 1
     assert run.args[0] == PAYERBOT and sys.executable not in run.args

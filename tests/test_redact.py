@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import random
 import string
@@ -10,7 +11,9 @@ from datetime import date
 from urllib.parse import quote, quote_plus
 
 import pytest
+import structlog
 
+from bot.logging import configure_logging, get_logger
 from bot.redact import MASK, MAX_RELEASED, Redactor, scrub_json_keys
 
 EXPLANATION = "Ms Okafor reports daily migraines\nsince the fall in March\nTriptans failed twice"
@@ -111,6 +114,18 @@ def test_patient_keys_are_masked_in_any_case_style_and_other_keys_kept() -> None
         "prescriber": MASK,
         "items": [{"patient": MASK, "claimNumber": "MH1", "status": "Denied"}],
     }
+
+
+def test_a_log_event_masks_patient_keys_in_any_case_style() -> None:
+    out = io.StringIO()
+    configure_logging("info", "json", stream=out)
+    try:
+        get_logger().info("read", lastName="Okafor", dateOfBirth="1961-03-03", detail={"Member-Id": "M1"})
+    finally:
+        structlog.reset_defaults()
+    event = json.loads(out.getvalue())
+    assert event["lastName"] == MASK and event["dateOfBirth"] == MASK
+    assert "Okafor" not in out.getvalue() and "1961" not in out.getvalue()
 
 
 def test_a_password_is_still_scrubbed_after_30000_later_values() -> None:
