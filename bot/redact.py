@@ -454,17 +454,16 @@ class Redactor:
             yield redactor
             redactor = redactor.parent
 
-    def _text_matches(self, text: str) -> tuple[str, Iterator[re.Match[str]]] | None:
+    def _text_matches(self, text: str) -> Iterator[re.Match[str]]:
         low = _fold(text)
         forms: set[str] = set()
         for redactor in self._chain():
             with redactor._lock:
                 forms |= redactor._text.candidates(low)
-        return (low, _text_pattern(frozenset(forms)).finditer(low)) if forms else None
+        return _text_pattern(frozenset(forms)).finditer(low) if forms else iter(())
 
     def scrub(self, text: str) -> str:
-        found = self._text_matches(text) if text else None
-        return _masked(text, found[1], MASK) if found else text
+        return _masked(text, self._text_matches(text), MASK) if text else text
 
     def scrub_bytes(self, data: bytes) -> bytes:
         if not data:
@@ -480,8 +479,7 @@ class Redactor:
 
     def contains(self, text: str) -> bool:
         """Whether ``text`` holds a registered value (as ``scrub`` would find it)."""
-        found = self._text_matches(text) if text else None
-        return found is not None and next(found[1], None) is not None
+        return bool(text) and next(self._text_matches(text), None) is not None
 
 
 # Secrets the vault handed out in this process; every log line and artifact is scrubbed of them.

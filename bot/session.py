@@ -195,7 +195,11 @@ class AccountSession:
         revealed(secrets.password.get_secret_value())
 
         def remembered_code() -> str:
-            return revealed(code())  # type: ignore[misc]
+            value = revealed(code())  # type: ignore[misc]
+            # valid for one time step: still scrubbed, but from the bounded pool, so months of
+            # logins do not grow the pinned list
+            PROCESS_SECRETS.release(value)
+            return value
 
         def remembered_answer(question: str) -> str:
             return revealed(answer(question))

@@ -6,7 +6,7 @@ and every response body. Before a bundle is kept, each is rewritten:
 - credential headers and cookies are masked;
 - a body is read by its content type: a form (``application/x-www-form-urlencoded``) keeps its
   field names and loses every value; a multipart form keeps its parts' names and loses every
-  part's value and file content; JSON loses the values of patient-data keys (in any key style);
+  part's file name, value and file content; JSON loses the values of patient-data keys (in any key style);
 - a URL query, wherever it is written (a HAR's ``url`` and ``queryString``, a Referer, a trace's
   navigations and DOM snapshots), loses the values of patient-data keys;
 - a base64 body (a HAR's binary content) and every trace resource are decoded, scrubbed by the same
@@ -67,9 +67,17 @@ def _boundary(mime: str) -> str | None:
     return m.group(1) if m else None
 
 
+# a file's name may carry a patient's name ("okafor-appeal.pdf"): masked with the file's content
+_FILENAME = re.compile(r'(filename\*?=)("[^"]*"|[^;\r\n]*)', re.IGNORECASE)
+
+
+def _masked_filename(m: re.Match[str]) -> str:
+    return f'{m.group(1)}"{MASK}"'
+
+
 def _mask_multipart(text: str, mime: str) -> str:
-    """A multipart body with each part's headers (its name, file name, type) kept and its value or
-    file content masked. No boundary to split on: masked whole."""
+    """A multipart body with each part's name and type kept, and its file name, value or file
+    content masked. No boundary to split on: masked whole."""
     boundary = _boundary(mime)
     if boundary is None:
         return MASK
@@ -87,7 +95,7 @@ def _mask_multipart(text: str, mime: str) -> str:
             out.append(f"\r\n{MASK}\r\n")
             continue
         tail = "\r\n" if body.endswith("\r\n") else "\n" if body.endswith("\n") else ""
-        out.append(f"{head}{sep}{MASK}{tail}")
+        out.append(f"{_FILENAME.sub(_masked_filename, head)}{sep}{MASK}{tail}")
     return delimiter.join(out)
 
 
