@@ -11,13 +11,13 @@ queue: a submission walks to the final page and stops before the click. Only wit
 no open ``submitting`` record), does the item go through the worker's own exactly-once path: its
 own lease, the ``submitting`` record, the click and the confirmation (``scenarios.submit``).
 
-Offline replays serve every request from the bundle's HAR (``route_from_har`` with
-``not_found="abort"``): no network and no risk. The login ran in its own unrecorded context, so it
+Offline replays serve every request from the bundle's HAR and abort any other
+(``scenarios.offline``): no network and no risk. The login ran in its own unrecorded context, so it
 is not in the HAR; the replay starts at the item's first page with no cookies at all, and the
-recorded answers are the logged-in ones. The HAR's form bodies were scrubbed, so they cannot match
-a replayed body byte for byte: the replay uses a copy of the HAR without request bodies, which
-Playwright then matches by URL and method, in recorded order. Offline, the submit click goes
-ahead only when the recorded run clicked (its answer is in the HAR); otherwise it stops there.
+recorded answers are the logged-in ones. The HAR was scrubbed (form bodies, and every registered
+value in its URLs), so requests match by method and URL, a scrubbed value in a recorded URL
+standing for any one value, in recorded order. Offline, the submit click goes ahead only when the
+recorded run clicked (its answer is in the HAR); otherwise it stops there.
 """
 
 from __future__ import annotations
@@ -46,12 +46,13 @@ from bot.models import (
 )
 from bot.portal import ACTION_FOR_KIND, AppealFiles, Portal, SubmitGate
 from bot.queue import ItemView, submission_reference
-from bot.redact import PROCESS_SECRETS, Redactor
+from bot.redact import MASK, PROCESS_SECRETS, Redactor
 from bot.services import Services
 from bot.session import AccountSession, trusted_portal_url
 from bot.steps import Outcome, Step, StepRecorder
 from portals import get_portal
 from scenarios.fingerprint import diff, page_fingerprint
+from scenarios.offline import HarRouter
 from scenarios.recorder import PlannedStop, RecordMode, RunInfo, RunRecorder, new_run_id
 from scenarios.runs import RunView, StepLine
 
@@ -129,14 +130,12 @@ def compare(step: Step, recorded: StepLine | None) -> str:
     return "NOW FAILS (recorded: ok)" if now_failed else "now passes (recorded: failed)"
 
 
-def offline_har(source: Path, folder: Path) -> Path:
-    """A copy of the bundle's HAR whose requests carry no bodies, so posts match by URL and method."""
-    har = json.loads(source.read_text(encoding="utf-8"))
-    for entry in har.get("log", {}).get("entries", []):
-        entry.get("request", {}).pop("postData", None)
-    out = folder / "offline.har"
-    out.write_text(json.dumps(har), encoding="utf-8")
-    return out
+def as_recorded(request: Payload) -> Payload:
+    """The input as the scrubbed recording shows it: its claim and PA numbers were registered, so
+    the recorded pages and URLs hold the mask where they stood, and a page object that checks the
+    page shows the number it searched for compares the mask with the mask."""
+    masked = {name: MASK for name in ("claim_number", "pa_number") if getattr(request, name, None)}
+    return request.model_copy(update=masked)
 
 
 def item_input(services: Services, run: RunView) -> tuple[ItemView, Payload]:
@@ -237,13 +236,14 @@ class Replayer:
             )
         portal_cls = get_portal(view.payer)
         portal_url = run.portal_url or _origin_of(har)
+        request = as_recorded(request)
         self.out(f"replaying run {run.id} offline from {har} (no network): item {view.id}, {view.payer}")
         folder = Path(tempfile.mkdtemp(prefix="payerbot-offline-"))
         try:
             context = self.browser.new_context()  # no cookies: every answer comes from the recording
             context.set_default_timeout(self.s.settings.action_timeout_ms)
             context.set_default_navigation_timeout(self.s.settings.navigation_timeout_ms)
-            context.route_from_har(offline_har(har, folder), not_found="abort")
+            context.route("**/*", HarRouter.load(har))
             info = RunInfo(
                 run_id=new_run_id(view.id),
                 item_id=view.id,

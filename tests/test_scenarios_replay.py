@@ -277,3 +277,36 @@ def test_replay_command_offline_prints_each_step_the_page_change_and_exits_1_on_
     assert re.search(r"1 fill .*Claim number.*FAILED\s+same as recorded", done.stdout)
     assert "this ends the same as the recorded run" in done.stdout
     assert RENAMED_SEARCH in done.stdout
+
+
+def test_offline_replay_finds_pages_whose_urls_held_values_scrubbed_from_the_recording(
+    sandbox: SandboxServer, browser: Browser, tmp_path: Path
+) -> None:
+    """Meridian's claim page is `/claims?claim_number=...`: the bundle keeps that URL with the claim
+    number scrubbed, and an offline replay, which knows the item's input, still finds the page."""
+    from bot.worker import Worker
+    from scenarios.recorder import RecordMode
+
+    state = sandbox.portal("meridian")
+    state.reset()
+    ws = Workspace.create(tmp_path)
+    try:
+        account, _ = ws.seed_account(state)
+        claim = state.add_claim("Denied")
+        enqueue(ws, claim_item(account, claim.claim_number, key="recorded-read"))
+        report = Worker(ws.services, browser, record=RecordMode.ALWAYS).drain(max_batches=1)
+        assert [o.state for o in report.outcomes] == ["done"], report.outcomes
+        run = load_run(ws.services.engine, str(report.outcomes[0].run_id))
+        har = run.file("har")
+        assert har is not None
+        assert claim.claim_number not in har.read_text() and "claim_number=[redacted]" in har.read_text()
+        requests_before = state.requests
+        lines: list[str] = []
+        result = Replayer(ws.services, browser, out=lines.append).replay(run, offline=True)
+        assert result.outcome == "ok", "\n".join(lines)
+        assert result.detail is not None and "F2" in result.detail, result.detail
+        assert all(s.verdict == "same as recorded" for s in result.steps), lines
+        assert state.requests == requests_before  # served from the recording only
+    finally:
+        state.reset()
+        ws.close()

@@ -31,7 +31,7 @@ from playwright.sync_api import Browser, Route
 
 from bot.redact import MASK, Redactor
 from sandbox import SandboxServer
-from scenarios.replay import offline_har
+from scenarios.offline import HarRouter
 from scenarios.scrub import scrub_har, scrub_trace
 from tests.fixtures.sandbox import canary_account
 
@@ -293,7 +293,7 @@ def test_har_queries_lose_patient_values_and_the_har_still_replays_offline(
 
     context = browser.new_context()
     try:
-        context.route_from_har(offline_har(har, tmp_path), not_found="abort")
+        context.route("**/*", HarRouter.load(har))
         page = context.new_page()
         reason = next(e["request"]["url"] for e in entries(har) if e["request"]["url"].endswith("/reason"))
         answer = page.goto(reason)
