@@ -285,6 +285,10 @@ class Runner:
             return outcome
         except BaseException as exc:
             error = exc
+            if isinstance(exc, PayerbotError):
+                # a portal's refusal may repeat what was searched for; the queue, the audit trail
+                # and the logs keep the message without any value this run registered
+                exc.args = (recorder.redactor.scrub(exc.message), *exc.args[1:])
             raise
         finally:
             bundle = recorder.finish(context, page, error, steps.steps)
