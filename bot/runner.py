@@ -352,16 +352,7 @@ class Runner:
             # and the click should have a whole lease ahead of it, not what is left of the last beat
             hb.renew()
             # the audit record commits with the intent: a refused intent leaves neither
-            intent = AuditEntry(
-                AuditAction.SUBMISSION_INTENT,
-                "submitting",
-                payer=item.payer,
-                account=item.account,
-                approver=request.approved_by,
-                item_id=item.id,
-                correlation_id=run_id,
-                submission_id=item.reference,
-            )
+            intent = _appeal_audit(AuditAction.SUBMISSION_INTENT, "submitting", item, run_id, item.reference)
             submission["id"] = self.s.queue.begin_submission(item, item.reference, audit=intent)
             committed = time.monotonic()
             faults.point("after_intent")
@@ -386,7 +377,7 @@ class Runner:
             confirmation_id=result.confirmation_id,
             via="click",
             evidence=evidence,
-            audit=_submission_audit(item, request, run_id, result.confirmation_id, "click", evidence),
+            audit=_confirmed(item, run_id, result.confirmation_id, "click", evidence),
         )
         faults.point("after_confirm")
         return ItemOutcome(item.id, ItemState.DONE, confirmation_id=result.confirmation_id, run_id=run_id)
@@ -432,7 +423,7 @@ class Runner:
                 confirmation_id=lookup.confirmation_id,
                 via="history",
                 evidence=evidence,
-                audit=_submission_audit(item, request, run_id, lookup.confirmation_id, "history", evidence),
+                audit=_confirmed(item, run_id, lookup.confirmation_id, "history", evidence),
             )
             log.info(
                 "reconciled from the portal's history",
@@ -448,21 +439,32 @@ class Runner:
         return None
 
 
-def _submission_audit(
-    item: Any, request: AppealRequest, run_id: str, confirmation_id: str, via: str, evidence: Evidence
+def _appeal_audit(
+    action: AuditAction,
+    outcome: str,
+    item: Any,
+    run_id: str,
+    submission_id: str,
+    detail: dict[str, Any] | None = None,
 ) -> AuditEntry:
-    """The submission's audit record, committed with its confirmation (by click or from history)."""
+    """An audit record of an appeal's submission, committed with the queue write it records."""
     return AuditEntry(
-        AuditAction.SUBMISSION,
-        "confirmed",
+        action,
+        outcome,
         payer=item.payer,
         account=item.account,
-        approver=request.approved_by,
+        approver=item.request.approved_by,
         item_id=item.id,
         correlation_id=run_id,
-        submission_id=confirmation_id,
-        detail={"reference": item.reference, "via": via, "evidence_png_sha256": evidence.png_sha256},
+        submission_id=submission_id,
+        detail=detail,
     )
+
+
+def _confirmed(item: Any, run_id: str, confirmation_id: str, via: str, evidence: Evidence) -> AuditEntry:
+    """The submission record, committed with its confirmation (by click or from history)."""
+    detail = {"reference": item.reference, "via": via, "evidence_png_sha256": evidence.png_sha256}
+    return _appeal_audit(AuditAction.SUBMISSION, "confirmed", item, run_id, confirmation_id, detail)
 
 
 class _LoginTrouble(Exception):

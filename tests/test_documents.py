@@ -340,7 +340,8 @@ def test_a_changed_file_is_refused_by_its_digest(docs: Path, scratch: Path) -> N
     request = _request(docs)
     write_letter(docs, "letter.pdf", "Not what was approved.")
 
-    with pytest.raises(DocumentProblem, match=r"^payload\.letter\.sha256: the file differs from the approved one$"):
+    differs = r"^payload\.letter\.sha256: the file differs from the approved one$"
+    with pytest.raises(DocumentProblem, match=differs):
         appeal_files(request, docs)
 
 
@@ -350,7 +351,8 @@ def test_a_file_over_the_payers_limit_is_refused(docs: Path, scratch: Path) -> N
     request = _request(docs, "big.pdf", big)
     assert len(big) == limit + 1
 
-    with pytest.raises(DocumentProblem, match=r"^payload\.letter\.path: larger than the payer's limit of \d+ bytes$"):
+    too_large = r"^payload\.letter\.path: larger than the payer's limit of \d+ bytes$"
+    with pytest.raises(DocumentProblem, match=too_large):
         appeal_files(request, docs, max_bytes=limit)
     with appeal_files(request, docs, max_bytes=limit + 1) as files:  # at the limit it goes
         assert files.letter.stat().st_size == limit + 1

@@ -80,17 +80,20 @@ def _processes_of(browser: Browser) -> list[tuple[int, str, bytes]]:
 def _launched_by_bot_browser() -> list[tuple[int, str, bytes]]:
     """Chromium from ``bot.browser.launch`` under a driver that holds the whole environment (as the
     test session's does)."""
+    # the session's shared browser may run below this process too: only the new ones count
+    before = {pid for pid, _, _ in descendants(os.getpid())}
     with sync_playwright() as playwright:
         browser = launch(playwright, headless=True)
         try:
-            return [p for p in _processes_of(browser) if "chrom" in p[1]]
+            return [p for p in _processes_of(browser) if "chrom" in p[1] and p[0] not in before]
         finally:
             browser.close()
 
 
 def _opened_by_the_worker(settings: Settings) -> list[tuple[int, str, bytes]]:
+    before = {pid for pid, _, _ in descendants(os.getpid())}
     with open_browser(settings, headless=True) as browser:
-        return _processes_of(browser)
+        return [p for p in _processes_of(browser) if p[0] not in before]
 
 
 @pytest.fixture

@@ -33,8 +33,8 @@ def test_a_portal_refusal_naming_the_claim_is_kept_without_the_claim_number(
             error, kind = conn.execute(
                 sa.select(WorkItem.last_error, WorkItem.last_error_kind).where(WorkItem.id == item_id)
             ).one()
-            details = conn.execute(sa.select(AuditEvent.detail).where(AuditEvent.item_id == item_id)).scalars()
-            audit = " ".join(d or "" for d in details)
+            details = sa.select(AuditEvent.detail).where(AuditEvent.item_id == item_id)
+            audit = " ".join(d or "" for d in conn.execute(details).scalars())
         assert kind == "NotFoundOnPortal"
         assert "has no claim" in error, error  # the portal's words stay
         assert missing not in error and missing not in audit, (error, audit)
