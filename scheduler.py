@@ -14,30 +14,26 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy.engine import Connection
 
-from bot.errors import ConfigError
+from bot.errors import ConfigError, SchedulerBusy
 from bot.logging import configure_logging, get_logger
 from bot.migrate import upgrade
+from bot.queue.sweeps import due_sweeps
 from bot.services import Services, build_services
 from bot.settings import Settings, load_settings
-from bot.sweeps import due_sweeps
 from bot.worker import Worker, open_browser
 
 log = get_logger()
 SCHEDULER_LOCK_KEY = 0x7062736368656475  # "pbschedu"
-
-
-class SchedulerBusy(ConfigError):
-    """Another scheduler already runs against this database."""
 
 
 @contextmanager
@@ -115,7 +111,7 @@ def build_scheduler(services: Services) -> BackgroundScheduler:
         executors={"default": ThreadPoolExecutor(max_workers=3)},
         timezone="UTC",
     )
-    jobs: list[tuple[str, Any, float]] = [
+    jobs: list[tuple[str, Callable[[], object], float]] = [
         ("sweep", ticks.sweep, settings.sweep_interval_minutes * 60),
         ("work", ticks.work, settings.worker_interval_seconds),
         ("reap", ticks.reap, settings.reaper_interval_seconds),

@@ -37,6 +37,7 @@ from bot.migrate import upgrade
 from bot.models import NewItem, WorkKind
 from bot.queue import Queue
 from bot.settings import Settings
+from portals import check_request
 
 PAYER = "meridian"
 ACCOUNTS = 50
@@ -150,7 +151,7 @@ class Sample:
 
 
 def _prepare(engine_name: str, engine: Engine, size: int) -> Sample:
-    queue = Queue(engine, Settings(batch_size=BATCH, lease_seconds=300))
+    queue = Queue(engine, Settings(batch_size=BATCH, lease_seconds=300), check=check_request)
     enqueue_rate = _seed(engine, queue, size)
     for _ in range(3):  # warm the pool and the statement cache
         warm = queue.lease_batch("bench")
@@ -169,7 +170,7 @@ def _explain(engine: Engine) -> list[str]:
         if not executemany and re.match(r"\s*(SELECT|UPDATE)", statement, re.I) and "work_items" in statement:
             captured.append((statement, parameters))
 
-    queue = Queue(engine, Settings(batch_size=BATCH, lease_seconds=300))
+    queue = Queue(engine, Settings(batch_size=BATCH, lease_seconds=300), check=check_request)
     event.listen(engine, "before_cursor_execute", record)
     try:
         batch = queue.lease_batch("explain")

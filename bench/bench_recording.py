@@ -24,11 +24,11 @@ import pyotp
 from bot.logging import configure_logging
 from bot.migrate import upgrade
 from bot.models import NewItem, WorkKind
+from bot.recording.recorder import RecordMode
 from bot.services import build_services
 from bot.settings import Settings
 from bot.worker import Worker, open_browser
 from sandbox.server import SandboxServer
-from scenarios.recorder import RecordMode
 from vault import Keyring
 
 MODES = (RecordMode.NEVER, RecordMode.FAILURES, RecordMode.ALWAYS)

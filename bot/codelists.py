@@ -72,7 +72,7 @@ def _read(path: Path, system: CodeSystem) -> dict[str, Code]:
                 raise ConfigError(f"code list {path}: needs a header with 'code' and 'description'")
             out: dict[str, Code] = {}
             for lineno, row in enumerate(reader, start=2):
-                if (row.get("va_local_entry") or "").strip():
+                if (row.get(LOCAL_COLUMN) or "").strip():
                     # the VA's own entries (*95, eT, ...) are no NCPDP codes, and upper-cased they
                     # would replace real ones (eT would describe ET, "M/I Quantity Prescribed")
                     continue

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, TypeAlias
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -17,6 +17,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
+from bot.models import ItemState, SubmissionState
 from bot.settings import keep_private
 
 
@@ -61,8 +62,14 @@ NAMING = {
 }
 
 
+TableRow: TypeAlias = sa.Row[*tuple[Any, ...]]
+"""A row selected from a table's Core columns, which carry no Python types."""
+
+
 class Base(DeclarativeBase):
     metadata = sa.MetaData(naming_convention=NAMING)
+    # every mapped class here is declared with a Table (SQLAlchemy types it as any FromClause)
+    __table__: ClassVar[sa.Table]
     type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: sa.JSON()}
 
 
@@ -132,7 +139,9 @@ class WorkItem(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=NOW)
     # written by the bot
     payload_digest: Mapped[str | None] = mapped_column(sa.String(64))
-    state: Mapped[str] = mapped_column(sa.String(20), default="queued", server_default="queued")
+    state: Mapped[str] = mapped_column(
+        sa.String(20), default=ItemState.QUEUED.value, server_default=ItemState.QUEUED.value
+    )
     attempts: Mapped[int] = mapped_column(default=0, server_default="0")
     lease_owner: Mapped[str | None] = mapped_column(sa.String(200))
     lease_token: Mapped[int | None]
@@ -183,7 +192,7 @@ class Submission(Base):
     attempt: Mapped[int]
     lease_token: Mapped[int]
     reference: Mapped[str] = mapped_column(sa.String(200))
-    state: Mapped[str] = mapped_column(sa.String(20), default="submitting")  # confirmed, not_found
+    state: Mapped[str] = mapped_column(sa.String(20), default=SubmissionState.SUBMITTING.value)
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     confirmed_at: Mapped[datetime | None]
     confirmation_id: Mapped[str | None] = mapped_column(sa.String(200))

@@ -22,9 +22,12 @@ from typing import Any
 
 from playwright.sync_api import Browser
 
+from bot.documents import write_letter
 from bot.evidence import sha256_file
 from bot.migrate import upgrade
-from bot.models import FINAL_STATES, AppealReason, NewItem, WorkKind
+from bot.models import FINAL_STATES, AppealReason, ItemState, NewItem, WorkKind
+from bot.queue import ItemView
+from bot.runner import BatchReport
 from bot.services import Services, build_services
 from bot.settings import Settings
 from bot.worker import Worker, open_browser
@@ -33,7 +36,7 @@ from sandbox.server import SandboxServer
 from vault import Keyring
 
 APPROVER = "Dana Reviewer, CPhT"
-HONEST_STATES = frozenset({"needs_human", "failed"})
+HONEST_STATES = frozenset({ItemState.NEEDS_HUMAN, ItemState.FAILED})
 
 
 @dataclass
@@ -91,31 +94,6 @@ class DemoResult:
             "counts": self.counts(),
             "ok": self.ok,
         }
-
-
-def write_letter(folder: Path, name: str, text: str) -> Path:
-    """A small, valid one-page PDF: the appeal letter an approver signed off."""
-    content = f"BT /F1 12 Tf 72 720 Td ({text}) Tj ET".encode("latin-1", "replace")
-    objects = [
-        b"<< /Type /Catalog /Pages 2 0 R >>",
-        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
-        b"/Resources << /Font << /F1 5 0 R >> >> >>",
-        b"<< /Length %d >>\nstream\n" % len(content) + content + b"\nendstream",
-        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
-    ]
-    out = bytearray(b"%PDF-1.4\n")
-    offsets = []
-    for number, body in enumerate(objects, start=1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    out += b"".join(b"%010d 00000 n \n" % off for off in offsets)
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
-    path = folder / name
-    path.write_bytes(bytes(out))
-    return path
 
 
 def plan_items(
@@ -208,7 +186,7 @@ def verify(services: Services, sandbox: SandboxServer) -> list[Check]:
             correct_value = len(entries) == 1 and entries[0].appeal_number == item.confirmation_id
             if item.state in HONEST_STATES and not entries:
                 correct_value = True
-        if item.state == "done":
+        if item.state == ItemState.DONE:
             checks.append(
                 _check(item, expected, correct_value, None if correct_value else "differs from the truth")
             )
@@ -225,7 +203,7 @@ def verify(services: Services, sandbox: SandboxServer) -> list[Check]:
     return checks
 
 
-def _check(item: Any, expected: str | None, correct: bool, problem: str | None) -> Check:
+def _check(item: ItemView, expected: str | None, correct: bool, problem: str | None) -> Check:
     return Check(
         item_id=item.id,
         kind=str(item.kind),
@@ -309,7 +287,7 @@ def run_demo(
         total = len(report.queued)
         result = DemoResult(workdir=work if keep else None)
 
-        def progress(_batch: Any) -> None:
+        def progress(_batch: BatchReport) -> None:
             if on_progress is not None:
                 by_state = services.queue.counts()["by_state"]
                 on_progress(sum(by_state.get(str(s), 0) for s in FINAL_STATES), total)

@@ -8,14 +8,13 @@ import shutil
 import stat
 import tempfile
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from types import TracebackType
 
-from bot.errors import Terminal
+from bot.errors import DocumentProblem
 from bot.models import AppealRequest, DocumentRef
-from bot.portal import AppealFiles, Portal
 
 MAGIC: dict[str, tuple[bytes, ...]] = {
     "application/pdf": (b"%PDF-",),
@@ -26,10 +25,8 @@ MAGIC: dict[str, tuple[bytes, ...]] = {
 """The first bytes of each allowed media type (``bot.models.MediaType``)."""
 
 _PROC_FD = Path("/proc/self/fd")
-
-
-class DocumentProblem(Terminal):
-    """A document named by the appeal is missing, unreadable, or not the one that was approved."""
+MAX_UPLOAD_BYTES = 10 * 1024 * 1024
+"""The largest document a portal takes unless its module says otherwise (``Portal.max_upload_bytes``)."""
 
 
 def documents_fields(request: AppealRequest) -> list[tuple[str, DocumentRef]]:
@@ -46,6 +43,14 @@ def escapes(documents_dir: Path, relative: str) -> bool:
     """
     base = Path(os.path.realpath(documents_dir))
     return not Path(os.path.realpath(base / relative)).is_relative_to(base)
+
+
+@dataclass(frozen=True)
+class AppealFiles:
+    """The approved letter and attachments, resolved to local files whose digests were checked."""
+
+    letter: Path
+    attachments: Sequence[Path] = ()
 
 
 @dataclass(frozen=True)
@@ -74,7 +79,7 @@ class StagedFiles(AppealFiles):
 
 
 def appeal_files(
-    request: AppealRequest, documents_dir: Path | None, max_bytes: int = Portal.max_upload_bytes
+    request: AppealRequest, documents_dir: Path | None, max_bytes: int = MAX_UPLOAD_BYTES
 ) -> StagedFiles:
     """Check every document of ``request`` and copy its approved bytes to a private folder.
 
@@ -149,3 +154,29 @@ def _read_once(fd: int, max_bytes: int, where: str) -> bytes:
     if len(data) > max_bytes:
         raise too_large
     return data
+
+
+def write_letter(folder: Path, name: str, text: str) -> Path:
+    """A small, valid one-page PDF with ``text`` on it: a synthetic appeal letter (the demo's, the
+    catalog's, or the stand-in an offline replay uploads when the approved one is not on this machine)."""
+    content = f"BT /F1 12 Tf 72 720 Td ({text}) Tj ET".encode("latin-1", "replace")
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
+        b"/Resources << /Font << /F1 5 0 R >> >> >>",
+        b"<< /Length %d >>\nstream\n" % len(content) + content + b"\nendstream",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+    ]
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % off for off in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
+    path = folder / name
+    path.write_bytes(bytes(out))
+    return path

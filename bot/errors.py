@@ -3,6 +3,9 @@
 A portal error's family decides what the runner does with the item: ``Transient`` goes to
 ``retry_wait``, ``Terminal`` to ``failed``, ``NeedsHuman`` to ``needs_human``. Messages never carry
 secrets or patient data: they name the record, the field or the locator, never its value.
+
+Every payerbot error class is defined here, so ``error_class`` can turn a recorded error kind (a
+run's ``error_kind``, an item's ``last_error_kind``) back into its class and family.
 """
 
 from __future__ import annotations
@@ -55,8 +58,20 @@ class UnsupportedAction(PayerbotError):
     """The payer's portal does not support this action."""
 
 
+class SchedulerBusy(ConfigError):
+    """Another scheduler already runs against this database."""
+
+
 class StaleLease(PayerbotError):
     """This worker's lease on the item was taken back; its write was refused."""
+
+
+class LeaseExpired(PayerbotError):
+    """A worker's lease on the item ran out and no attempt is left; the reaper failed the item."""
+
+
+class InvalidTransition(PayerbotError):
+    """The item is not in a state that allows this."""
 
 
 class NotFound(PayerbotError):
@@ -107,6 +122,10 @@ class SessionExpired(Transient):
     """The portal ended the session; a fresh login is needed."""
 
 
+class TotpStepBusy(VaultError, Transient):
+    """No unused TOTP time step came up in time: another process keeps using them, or clocks disagree."""
+
+
 class Terminal(PortalError):
     """The portal gave a definite answer that another attempt would not change."""
 
@@ -119,6 +138,10 @@ class NotFoundOnPortal(Terminal):
 
 class PortalValidationError(Terminal):
     """The portal refused the form with a validation message."""
+
+
+class DocumentProblem(Terminal):
+    """A document named by the appeal is missing, unreadable, or not the one that was approved."""
 
 
 class NeedsHuman(PortalError):
@@ -177,3 +200,44 @@ class AmbiguousSubmission(NeedsHuman):
 
 class UnmappedStatus(NeedsHuman):
     """The portal's status wording matches no mapping and no confident model answer."""
+
+
+class InternalError(NeedsHuman):
+    """payerbot hit an unexpected error; a person should look at the run's bundle."""
+
+
+# --- planned stops and operator tools -------------------------------------------------------
+
+
+class PlannedStop(PayerbotError):
+    """The run stopped where it was told to: before the submit click of a dry run or a replay."""
+
+    outcome: str = "stopped"
+    """The run's recorded outcome."""
+
+
+class DryRunStop(PlannedStop):
+    """Dry run: the submission stopped at the final review page, before the click."""
+
+    outcome = "dry_run"
+
+
+class ReplayStop(PlannedStop):
+    """Replay: stopped at the final page, before the submit click."""
+
+
+class ReplayRefused(PayerbotError):
+    """This replay cannot run as asked."""
+
+
+_BY_NAME: dict[str, type[PayerbotError]] = {
+    name: value
+    for name, value in list(globals().items())
+    if isinstance(value, type) and issubclass(value, PayerbotError)
+}
+
+
+def error_class(kind: str) -> type[PayerbotError] | None:
+    """The payerbot error class named ``kind`` (a recorded error kind), or None when the kind is not
+    payerbot's own (a bug's ``KeyError``, a Playwright error)."""
+    return _BY_NAME.get(kind)

@@ -22,7 +22,7 @@ import json
 import os
 import re
 from collections.abc import Iterable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -32,6 +32,11 @@ from bot.models import ClaimReading, CodeSystem, PaReading, PayerCode, Reading
 from bot.redact import PROCESS_SECRETS, Redactor
 from bot.settings import Settings, normalize_endpoint
 from bot.status import ClaimRule, PaDecision, PaRule
+
+if TYPE_CHECKING:  # the client is built only when a model is configured (the import is slow)
+    from openai import OpenAI
+    from openai.types.chat import ChatCompletionMessageParam
+    from openai.types.shared_params import ResponseFormatJSONSchema
 
 log = get_logger()
 
@@ -188,7 +193,9 @@ def official_codes(codes: Iterable[PayerCode], lists: CodeLists) -> list[dict[st
     return out
 
 
-def prompt_messages(wording: str, codes: list[dict[str, str]], question: str) -> list[dict[str, str]]:
+def prompt_messages(
+    wording: str, codes: list[dict[str, str]], question: str
+) -> list[ChatCompletionMessageParam]:
     """The chat messages: our instructions, then the page's words and codes as one JSON value."""
     system = (
         "You classify the status of a health insurance claim or prior authorization from what the "
@@ -230,7 +237,7 @@ def parse_answer(model: type[AnswerT], content: str | None) -> AnswerT | None:
         return None
 
 
-def _schema(name: str, properties: dict[str, Any]) -> dict[str, Any]:
+def _schema(name: str, properties: dict[str, Any]) -> ResponseFormatJSONSchema:
     return {
         "type": "json_schema",
         "json_schema": {
@@ -249,13 +256,13 @@ def _schema(name: str, properties: dict[str, Any]) -> dict[str, Any]:
 class LlmClassifier:
     """A ``WordingClassifier`` backed by an OpenAI-compatible chat completions endpoint."""
 
-    def __init__(self, client: Any, model: str, codelists: CodeLists) -> None:
+    def __init__(self, client: OpenAI, model: str, codelists: CodeLists) -> None:
         self.client = client
         self.model = model
         self.codelists = codelists
         self.vocabulary = vocabulary_of(codelists)
 
-    def _messages(self, reading: Reading, question: str) -> list[dict[str, str]] | None:
+    def _messages(self, reading: Reading, question: str) -> list[ChatCompletionMessageParam] | None:
         wording = status_words(reading.status_text, sensitive=reading.sensitive, vocabulary=self.vocabulary)
         reason = not_to_ask(wording)
         if reason:
@@ -263,12 +270,14 @@ class LlmClassifier:
             return None
         return prompt_messages(wording, official_codes(reading.codes, self.codelists), question)
 
-    def _ask(self, messages: list[dict[str, str]], response_format: dict[str, Any]) -> str | None:
+    def _ask(
+        self, messages: list[ChatCompletionMessageParam], response_format: ResponseFormatJSONSchema
+    ) -> str | None:
         try:
             response = self.client.chat.completions.create(
                 model=self.model, messages=messages, response_format=response_format, temperature=0
             )
-            return response.choices[0].message.content  # type: ignore[no-any-return]
+            return response.choices[0].message.content
         except Exception as exc:  # a model that is down or talks nonsense is "no answer"
             log.warning("model gave no usable answer", error_kind=type(exc).__name__)
             return None

@@ -8,7 +8,6 @@ item goes to a person instead.
 
 from __future__ import annotations
 
-from functools import cache
 from typing import Protocol
 
 from bot.codelists import CodeLists
@@ -36,14 +35,21 @@ class WordingClassifier(Protocol):
     def classify_pa(self, payer: str, reading: PaReading) -> tuple[PaRule, float] | None: ...
 
 
-@cache
+# each portal's tables, normalized once (a class is not ``Hashable`` to a type checker, so no @cache)
+_CLAIM_TABLES: dict[type[Portal], dict[str, ClaimRule | PaRule]] = {}
+_PA_TABLES: dict[type[Portal], dict[str, ClaimRule | PaRule]] = {}
+
+
 def _claim_table(portal: type[Portal]) -> dict[str, ClaimRule | PaRule]:
-    return normalized(portal.claim_statuses)
+    if portal not in _CLAIM_TABLES:
+        _CLAIM_TABLES[portal] = normalized(portal.claim_statuses)
+    return _CLAIM_TABLES[portal]
 
 
-@cache
 def _pa_table(portal: type[Portal]) -> dict[str, ClaimRule | PaRule]:
-    return normalized(portal.pa_statuses)
+    if portal not in _PA_TABLES:
+        _PA_TABLES[portal] = normalized(portal.pa_statuses)
+    return _PA_TABLES[portal]
 
 
 class StatusMapper:

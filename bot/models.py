@@ -44,7 +44,14 @@ class ItemState(StrEnum):
 FINAL_STATES = frozenset(
     {ItemState.DONE, ItemState.FAILED, ItemState.NEEDS_HUMAN, ItemState.REJECTED, ItemState.CANCELLED}
 )
-ACTIVE_STATES = frozenset({ItemState.LEASED, ItemState.RUNNING})
+
+
+class SubmissionState(StrEnum):
+    """An appeal submission record's state (``submissions.state``)."""
+
+    SUBMITTING = "submitting"  # the intent is committed; the click may or may not have happened
+    CONFIRMED = "confirmed"  # the portal's confirmation number is stored
+    NOT_FOUND = "not_found"  # the portal's reliable history lacks it: it was never sent
 
 
 class Strict(BaseModel):
@@ -128,17 +135,17 @@ class AppealRequest(Strict):
     approved_at: AwareDatetime
 
 
-PAYLOAD_MODELS: dict[WorkKind, type[Strict]] = {
+Payload = ClaimStatusRequest | PaStatusRequest | AppealRequest
+
+PAYLOAD_MODELS: dict[WorkKind, type[Payload]] = {
     WorkKind.CLAIM_STATUS: ClaimStatusRequest,
     WorkKind.PA_STATUS: PaStatusRequest,
     WorkKind.APPEAL_SUBMISSION: AppealRequest,
 }
 
-Payload = ClaimStatusRequest | PaStatusRequest | AppealRequest
-
 
 def parse_payload(kind: WorkKind, data: Any) -> Payload:
-    return PAYLOAD_MODELS[kind].model_validate(data)  # type: ignore[return-value]
+    return PAYLOAD_MODELS[kind].model_validate(data)
 
 
 def canonical_json(data: Any) -> str:

@@ -9,16 +9,15 @@ for login, a ``LoginSecrets`` whose second factors are small callables. What eve
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable
 from enum import StrEnum
-from pathlib import Path
-from typing import ClassVar, Protocol
+from typing import ClassVar
 
 from playwright.sync_api import Locator, Page
-from pydantic import SecretStr
 
-from bot.errors import IntakeError, UnknownSecondFactorPrompt, UnsupportedAction
+from bot.documents import MAX_UPLOAD_BYTES, AppealFiles
+from bot.errors import IntakeError, UnsupportedAction
+from bot.login import LoginSecrets, SecondFactorKind
 from bot.models import (
     AppealRequest,
     ClaimReading,
@@ -48,49 +47,6 @@ ACTION_FOR_KIND: dict[WorkKind, Action] = {
 }
 
 
-class SecondFactorKind(StrEnum):
-    TOTP = "totp"
-    SECURITY_QUESTIONS = "security_questions"
-    OUT_OF_BAND = "out_of_band"
-    NONE = "none"
-
-
-class CodeSource(Protocol):
-    """Gives a fresh one-time code (TOTP, or one the portal sent by e-mail or SMS)."""
-
-    def __call__(self) -> str: ...
-
-
-class AnswerSource(Protocol):
-    """Answers a security question, or raises UnknownSecondFactorPrompt."""
-
-    def __call__(self, question: str) -> str: ...
-
-
-def no_answers(question: str) -> str:
-    raise UnknownSecondFactorPrompt(
-        f"the vault holds no answer for a security question ({len(question)} chars)"
-    )
-
-
-@dataclass(frozen=True)
-class LoginSecrets:
-    """What a login needs. Secrets stay wrapped until the moment they are typed."""
-
-    username: str
-    password: SecretStr
-    one_time_code: CodeSource | None = None
-    answer: AnswerSource = no_answers
-
-
-@dataclass(frozen=True)
-class AppealFiles:
-    """The approved letter and attachments, resolved to local files whose digests were checked."""
-
-    letter: Path
-    attachments: Sequence[Path] = ()
-
-
 SubmitGate = Callable[[], None]
 """Called by ``submit_appeal`` immediately before the click that submits.
 
@@ -111,7 +67,7 @@ class Portal:
     """True when ``find_submission`` sees every submission at once, so "not found" means not sent."""
     claim_number_pattern: ClassVar[str] = r"^[A-Za-z0-9-]{3,40}$"
     needs_fill_date: ClassVar[bool] = False
-    max_upload_bytes: ClassVar[int] = 10 * 1024 * 1024
+    max_upload_bytes: ClassVar[int] = MAX_UPLOAD_BYTES
     """The largest document the portal's upload takes; a larger one is refused before the upload."""
     claim_statuses: ClassVar[dict[str, ClaimRule]] = {}
     pa_statuses: ClassVar[dict[str, PaRule]] = {}

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from playwright.sync_api import Browser, Page
 
@@ -21,8 +21,9 @@ from bot.errors import (
     AccountDisabled,
     AmbiguousSubmission,
     CaptchaShown,
+    DryRunStop,
+    InternalError,
     LoginRejected,
-    NeedsHuman,
     PayerbotError,
     PortalError,
     SessionExpired,
@@ -39,17 +40,19 @@ from bot.models import (
     ClaimStatusRequest,
     ItemState,
     PaStatusRequest,
+    SubmissionState,
     WorkKind,
     payload_digest,
 )
 from bot.portal import ACTION_FOR_KIND, Action, Portal
-from bot.queue.types import Evidence
+from bot.queue.types import Batch, Evidence, LeasedItem, SubmissionRecord
+from bot.recording.recorder import RecordMode, RunInfo, RunRecorder, new_run_id
 from bot.redact import PROCESS_SECRETS, Redactor
 from bot.services import Services
 from bot.session import AccountSession, lock_out, trusted_portal_url
+from bot.status import ClaimStatus, PaStatus
 from bot.steps import StepRecorder
 from portals import get_portal
-from scenarios.recorder import PlannedStop, RecordMode, RunInfo, RunRecorder, new_run_id
 
 log = get_logger()
 
@@ -59,20 +62,10 @@ longer than this (a stopped process, a frozen VM) refuses to click when it wakes
 may be someone else's, and that worker will reconcile through the portal's history instead."""
 
 
-class DryRunStop(PlannedStop):
-    """Dry run: the submission stopped at the final review page, before the click."""
-
-    outcome = "dry_run"
-
-
-class InternalError(NeedsHuman):
-    """payerbot hit an unexpected error; a person should look at the run's bundle."""
-
-
 @dataclass
 class ItemOutcome:
     item_id: int
-    state: str
+    state: ItemState | Literal["dry_run"]  # a dry run leaves the item as it was
     canonical_status: str | None = None
     confirmation_id: str | None = None
     error: str | None = None
@@ -103,7 +96,7 @@ class Runner:
 
     # -- a batch ---------------------------------------------------------------------------------
 
-    def run_batch(self, batch: Any, heartbeat: Heartbeat) -> BatchReport:
+    def run_batch(self, batch: Batch, heartbeat: Heartbeat) -> BatchReport:
         report = BatchReport(batch.payer, batch.account)
         portal_cls = get_portal(batch.payer)
         account = self.s.vault.account(batch.payer, batch.account)
@@ -153,13 +146,15 @@ class Runner:
         report.logins = session.logins
         return report
 
-    def _hand_account(self, batch: Any, items: list[Any], error: PayerbotError, report: BatchReport) -> None:
+    def _hand_account(
+        self, batch: Batch, items: list[LeasedItem], error: PayerbotError, report: BatchReport
+    ) -> None:
         """The account cannot log in: these items and every item waiting for it go to a person, at once."""
         self._hand_all(items, error, report)
         if not self.dry_run:
             self.s.queue.hand_account_to_human(batch.payer, batch.account, error.message)
 
-    def _hand_all(self, items: list[Any], error: PayerbotError, report: BatchReport) -> None:
+    def _hand_all(self, items: list[LeasedItem], error: PayerbotError, report: BatchReport) -> None:
         for item in items:
             if self.dry_run:  # a dry run writes nothing to the queue, whatever happens
                 report.outcomes.append(ItemOutcome(item.id, "dry_run", error=error.message))
@@ -170,12 +165,12 @@ class Runner:
             except StaleLease:
                 continue  # already settled, or no longer this worker's
             self._audit_failure(item, error, state)
-            report.outcomes.append(ItemOutcome(item.id, str(state), error=error.message))
+            report.outcomes.append(ItemOutcome(item.id, state, error=error.message))
 
     # -- an item ---------------------------------------------------------------------------------
 
     def _run_item(
-        self, session: AccountSession, portal_cls: type[Portal], item: Any, hb: Heartbeat
+        self, session: AccountSession, portal_cls: type[Portal], item: LeasedItem, hb: Heartbeat
     ) -> ItemOutcome:
         portal_cls.require(ACTION_FOR_KIND[item.kind])
         if not self.dry_run:
@@ -211,7 +206,7 @@ class Runner:
                 item, InternalError(f"unexpected {type(exc).__name__}; see run {run_id}"), run_id
             )
 
-    def _fail(self, item: Any, error: PayerbotError, run_id: str) -> ItemOutcome:
+    def _fail(self, item: LeasedItem, error: PayerbotError, run_id: str) -> ItemOutcome:
         if self.dry_run:
             return ItemOutcome(item.id, "dry_run", error=error.message, run_id=run_id)
         if isinstance(error, Transient) and item.kind == WorkKind.APPEAL_SUBMISSION:
@@ -226,17 +221,17 @@ class Runner:
             error=error.message,
             run_id=run_id,
         )
-        return ItemOutcome(item.id, str(state), error=error.message, run_id=run_id)
+        return ItemOutcome(item.id, state, error=error.message, run_id=run_id)
 
-    def _no_blind_retry(self, item: Any, error: Transient) -> PayerbotError:
+    def _no_blind_retry(self, item: LeasedItem, error: Transient) -> PayerbotError:
         """An appeal out of attempts with a submit that may have gone through goes to a person."""
         out_of_attempts = item.attempt >= self.s.settings.max_attempts(item.kind)
         if out_of_attempts and self.s.queue.pending_submission(item.id) is not None:
             return AmbiguousSubmission(f"an earlier submit may have reached the portal ({error.message})")
         return error
 
-    def _audit_failure(self, item: Any, error: PayerbotError, state: Any) -> None:
-        action = AuditAction.HUMAN_HANDOFF if str(state) == ItemState.NEEDS_HUMAN else AuditAction.ITEM_FAILED
+    def _audit_failure(self, item: LeasedItem, error: PayerbotError, state: ItemState) -> None:
+        action = AuditAction.HUMAN_HANDOFF if state == ItemState.NEEDS_HUMAN else AuditAction.ITEM_FAILED
         self.s.audit.record(
             action,
             str(state),
@@ -248,7 +243,7 @@ class Runner:
         )
 
     def _attempt(
-        self, session: AccountSession, portal_cls: type[Portal], item: Any, hb: Heartbeat, run_id: str
+        self, session: AccountSession, portal_cls: type[Portal], item: LeasedItem, hb: Heartbeat, run_id: str
     ) -> ItemOutcome:
         info = RunInfo(
             run_id=run_id,
@@ -295,13 +290,13 @@ class Runner:
             self.s.runs.save(bundle)
 
     def _act(
-        self, portal: Portal, item: Any, hb: Heartbeat, page: Page, recorder: RunRecorder, run_id: str
+        self, portal: Portal, item: LeasedItem, hb: Heartbeat, page: Page, recorder: RunRecorder, run_id: str
     ) -> ItemOutcome:
         request = item.request
         if isinstance(request, ClaimStatusRequest):
             reading = portal.check_claim_status(request)
             recorder.learn(*reading.sensitive)
-            status: Any = self.s.mapper.claim(type(portal), reading)
+            status: ClaimStatus | PaStatus = self.s.mapper.claim(type(portal), reading)
         elif isinstance(request, PaStatusRequest):
             pa_reading = portal.check_pa_status(request)
             recorder.learn(*pa_reading.sensitive)
@@ -330,7 +325,7 @@ class Runner:
     def _appeal(
         self,
         portal: Portal,
-        item: Any,
+        item: LeasedItem,
         request: AppealRequest,
         hb: Heartbeat,
         page: Page,
@@ -352,7 +347,14 @@ class Runner:
             # and the click should have a whole lease ahead of it, not what is left of the last beat
             hb.renew()
             # the audit record commits with the intent: a refused intent leaves neither
-            intent = _appeal_audit(AuditAction.SUBMISSION_INTENT, "submitting", item, run_id, item.reference)
+            intent = _appeal_audit(
+                AuditAction.SUBMISSION_INTENT,
+                SubmissionState.SUBMITTING,
+                item,
+                request,
+                run_id,
+                item.reference,
+            )
             submission["id"] = self.s.queue.begin_submission(item, item.reference, audit=intent)
             committed = time.monotonic()
             faults.point("after_intent")
@@ -377,7 +379,7 @@ class Runner:
             confirmation_id=result.confirmation_id,
             via="click",
             evidence=evidence,
-            audit=_confirmed(item, run_id, result.confirmation_id, "click", evidence),
+            audit=_confirmed(item, request, run_id, result.confirmation_id, "click", evidence),
         )
         faults.point("after_confirm")
         return ItemOutcome(item.id, ItemState.DONE, confirmation_id=result.confirmation_id, run_id=run_id)
@@ -385,9 +387,9 @@ class Runner:
     def _reconcile(
         self,
         portal: Portal,
-        item: Any,
+        item: LeasedItem,
         request: AppealRequest,
-        pending: Any,
+        pending: SubmissionRecord,
         page: Page,
         recorder: RunRecorder,
         run_id: str,
@@ -423,7 +425,7 @@ class Runner:
                 confirmation_id=lookup.confirmation_id,
                 via="history",
                 evidence=evidence,
-                audit=_confirmed(item, run_id, lookup.confirmation_id, "history", evidence),
+                audit=_confirmed(item, request, run_id, lookup.confirmation_id, "history", evidence),
             )
             log.info(
                 "reconciled from the portal's history",
@@ -442,7 +444,8 @@ class Runner:
 def _appeal_audit(
     action: AuditAction,
     outcome: str,
-    item: Any,
+    item: LeasedItem,
+    request: AppealRequest,
     run_id: str,
     submission_id: str,
     detail: dict[str, Any] | None = None,
@@ -453,7 +456,7 @@ def _appeal_audit(
         outcome,
         payer=item.payer,
         account=item.account,
-        approver=item.request.approved_by,
+        approver=request.approved_by,
         item_id=item.id,
         correlation_id=run_id,
         submission_id=submission_id,
@@ -461,10 +464,19 @@ def _appeal_audit(
     )
 
 
-def _confirmed(item: Any, run_id: str, confirmation_id: str, via: str, evidence: Evidence) -> AuditEntry:
+def _confirmed(
+    item: LeasedItem,
+    request: AppealRequest,
+    run_id: str,
+    confirmation_id: str,
+    via: str,
+    evidence: Evidence,
+) -> AuditEntry:
     """The submission record, committed with its confirmation (by click or from history)."""
     detail = {"reference": item.reference, "via": via, "evidence_png_sha256": evidence.png_sha256}
-    return _appeal_audit(AuditAction.SUBMISSION, "confirmed", item, run_id, confirmation_id, detail)
+    return _appeal_audit(
+        AuditAction.SUBMISSION, SubmissionState.CONFIRMED, item, request, run_id, confirmation_id, detail
+    )
 
 
 class _LoginTrouble(Exception):

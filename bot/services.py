@@ -1,7 +1,9 @@
 """The composition root: builds the engine's parts from settings and hands them around.
 
 Nothing reaches for a global: the worker, the scheduler, the demo and the tests each build a
-``Services`` (or are handed one) and pass it down.
+``Services`` (or are handed one) and pass it down. It sits below the engine (the runner and replay
+take the ``Services`` it builds) and builds only lower layers' parts; the payer's intake rules
+reach the queue from here (``portals.check_request``), so the queue imports no portal.
 """
 
 from __future__ import annotations
@@ -10,14 +12,15 @@ from dataclasses import dataclass
 
 from sqlalchemy.engine import Engine
 
+import portals
 from bot.audit import AuditTrail
 from bot.clock import Clock, SystemClock
 from bot.codelists import load_codelists
 from bot.db import make_engine
 from bot.mapping import StatusMapper, WordingClassifier
 from bot.queue import Queue
+from bot.recording.store import RunStore
 from bot.settings import Settings
-from scenarios.store import RunStore
 from vault import Keyring, Vault
 from vault.chainkey import VaultChainKeyStore
 
@@ -52,7 +55,7 @@ def build_services(
     return Services(
         settings=settings,
         engine=engine,
-        queue=Queue(engine, settings, clock=clock, audit=audit),
+        queue=Queue(engine, settings, clock=clock, audit=audit, check=portals.check_request),
         vault=vault,
         audit=audit,
         runs=RunStore(engine),

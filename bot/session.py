@@ -14,39 +14,40 @@ login's step recorder, which types it only into a field whose page and document 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, cast
 
-from playwright.sync_api import Browser, BrowserContext
+from playwright.sync_api import Browser, BrowserContext, StorageState
 
 from bot.audit import AuditAction, AuditTrail
 from bot.errors import LoginRefused, LoginRejected, PortalError, RecordTampered, UntrustedPortalUrl
 from bot.logging import get_logger
+from bot.login import CodeSource, LoginSecrets, SecondFactorKind
 from bot.origin import origin_of, url_problem
-from bot.portal import LoginSecrets, Portal, SecondFactorKind
+from bot.portal import Portal
 from bot.redact import PROCESS_SECRETS
 from bot.settings import Settings
 from bot.steps import StepRecorder
-from vault import InboxSource
+from vault import InboxSource, Vault
 
 log = get_logger()
 
 
-def _cookie_values(state: dict[str, Any] | None) -> list[str]:
-    values = (str(cookie.get("value", "")) for cookie in (state or {}).get("cookies", []))
+def _cookie_values(state: StorageState | None) -> list[str]:
+    values = (cookie.get("value", "") for cookie in (state.get("cookies", []) if state else []))
     return [value for value in values if len(value) >= 8]
 
 
-def remember_cookie_values(state: dict[str, Any] | None) -> None:
+def remember_cookie_values(state: StorageState | None) -> None:
     """Session cookies are secrets: every log line and artifact is scrubbed of their values."""
     PROCESS_SECRETS.add(*_cookie_values(state))
 
 
-def release_cookie_values(state: dict[str, Any] | None) -> None:
+def release_cookie_values(state: StorageState | None) -> None:
     """A replaced session's cookies are sent no more: still scrubbed, but no longer pinned."""
     PROCESS_SECRETS.release(*_cookie_values(state))
 
 
-def _sealed(vault: Any, payer: str, account: str) -> str:
+def _sealed(vault: Vault, payer: str, account: str) -> str:
     """The URL sealed with the account (``""``: the payer's default); refused when none opens."""
     where = f"vault account {payer}/{account}"
     try:
@@ -72,7 +73,7 @@ def _usable(url: str, payer: str, account: str) -> str:
     return url
 
 
-def sealed_portal_url(vault: Any, portal_cls: type[Portal], payer: str, account: str) -> str:
+def sealed_portal_url(vault: Vault, portal_cls: type[Portal], payer: str, account: str) -> str:
     """The URL the vault vouches for: the sealed one or the payer's default, https unless loopback."""
     return _usable(_sealed(vault, payer, account) or portal_cls.default_url, payer, account)
 
@@ -82,7 +83,7 @@ def _shown(url: str) -> str:
 
 
 def trusted_portal_url(
-    vault: Any, portal_cls: type[Portal], payer: str, account: str, listed: str | None
+    vault: Vault, portal_cls: type[Portal], payer: str, account: str, listed: str | None
 ) -> str:
     """``sealed_portal_url``, refused too when ``accounts.portal_url`` (``listed``) says otherwise.
 
@@ -98,7 +99,7 @@ def trusted_portal_url(
     return _usable(sealed or portal_cls.default_url, payer, account)
 
 
-def lock_out(vault: Any, audit: AuditTrail, payer: str, account: str, exc: LoginRejected) -> None:
+def lock_out(vault: Vault, audit: AuditTrail, payer: str, account: str, exc: LoginRejected) -> None:
     """No further login until a person looks: disable the account, and write down why."""
     refused = isinstance(exc, LoginRefused)  # payerbot's own refusal, not the portal's
     vault.disable(payer, account, exc.message)
@@ -129,19 +130,20 @@ class AccountSession:
     portal_url: str
     payer: str
     account: str
-    vault: Any  # vault.Vault (kept loose: the engine takes the vault handed in)
+    vault: Vault
     audit: AuditTrail
     settings: Settings
-    state: dict[str, Any] | None = None
+    state: StorageState | None = None
     verified: bool = False
     logins: int = field(default=0)
 
     def __post_init__(self) -> None:
-        self.state = self.vault.load_session(self.payer, self.account)
+        # the vault keeps, as JSON, what ``storage_state()`` returned
+        self.state = cast("StorageState | None", self.vault.load_session(self.payer, self.account))
         remember_cookie_values(self.state)
 
     def new_context(self, **options: Any) -> BrowserContext:
-        context = self.browser.new_context(storage_state=self.state, **options)  # type: ignore[arg-type]
+        context = self.browser.new_context(storage_state=self.state, **options)
         context.set_default_timeout(self.settings.action_timeout_ms)
         context.set_default_navigation_timeout(self.settings.navigation_timeout_ms)
         return context
@@ -194,17 +196,22 @@ class AccountSession:
         revealed(secrets.username)
         revealed(secrets.password.get_secret_value())
 
-        def remembered_code() -> str:
-            value = revealed(code())  # type: ignore[misc]
-            # valid for one time step: still scrubbed, but from the bounded pool, so months of
-            # logins do not grow the pinned list
-            PROCESS_SECRETS.release(value)
-            return value
+        def remembered_codes(source: CodeSource) -> CodeSource:
+            def remembered_code() -> str:
+                value = revealed(source())
+                # valid for one time step: still scrubbed, but from the bounded pool, so months of
+                # logins do not grow the pinned list
+                PROCESS_SECRETS.release(value)
+                return value
+
+            return remembered_code
 
         def remembered_answer(question: str) -> str:
             return revealed(answer(question))
 
-        return replace(secrets, one_time_code=remembered_code if code else None, answer=remembered_answer)
+        return replace(
+            secrets, one_time_code=remembered_codes(code) if code else None, answer=remembered_answer
+        )
 
     def _login(self, portal: Portal, context: BrowserContext, origin: str) -> None:
         secrets = self._secrets(portal.steps, origin)
@@ -227,7 +234,7 @@ class AccountSession:
             )
             raise
         release_cookie_values(self.state)
-        self.state = context.storage_state()  # type: ignore[assignment]
+        self.state = context.storage_state()
         remember_cookie_values(self.state)
         self.vault.save_session(self.payer, self.account, self.state)
         self.verified = True
@@ -245,7 +252,7 @@ class AccountSession:
     def keep(self, context: BrowserContext) -> None:
         """Portals refresh cookies as they go; keep the newest state for the next item and run."""
         try:
-            state: dict[str, Any] = context.storage_state()  # type: ignore[assignment]
+            state = context.storage_state()
         except Exception:  # a closed context keeps the previous state
             return
         if state != self.state:

@@ -6,16 +6,17 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 
 from playwright.sync_api import Browser
 
 from bot.browser import driver, launch
 from bot.heartbeat import Heartbeat
 from bot.logging import get_logger
+from bot.recording.recorder import RecordMode
 from bot.runner import BatchReport, ItemOutcome, Runner
 from bot.services import Services
 from bot.settings import Settings
-from scenarios.recorder import RecordMode
 
 log = get_logger()
 
@@ -103,7 +104,7 @@ class Worker:
                 worker=self.owner,
             )
             heartbeat = Heartbeat(
-                lambda b=batch: self.s.queue.heartbeat(b), lease_seconds=self.s.settings.lease_seconds
+                partial(self.s.queue.heartbeat, batch), lease_seconds=self.s.settings.lease_seconds
             )
             with heartbeat:
                 try:

@@ -11,7 +11,8 @@ import inspect
 import pkgutil
 from functools import cache
 
-from bot.errors import ConfigError, UnsupportedAction
+from bot.errors import ConfigError, IntakeError, UnsupportedAction
+from bot.models import Payload, WorkKind
 from bot.portal import Portal
 
 
@@ -25,7 +26,7 @@ def registry() -> dict[str, type[Portal]]:
         for _, cls in inspect.getmembers(module, inspect.isclass):
             if not issubclass(cls, Portal) or cls is Portal or cls.__module__ != module.__name__:
                 continue
-            if inspect.isabstract(cls) or not getattr(cls, "payer_id", None):
+            if not getattr(cls, "payer_id", None):  # a shared base class, not a payer
                 continue
             if cls.payer_id in found and found[cls.payer_id] is not cls:
                 raise ConfigError(
@@ -46,3 +47,18 @@ def get_portal(payer_id: str) -> type[Portal]:
 
 def payer_ids() -> list[str]:
     return sorted(registry())
+
+
+def check_request(kind: WorkKind, payer: str, request: Payload) -> None:
+    """Intake's payer rules, which ``bot.services`` hands to the queue: the payer exists, supports
+    ``kind`` and accepts the request's numbers. Refusals are IntakeErrors naming the field."""
+    try:
+        portal = get_portal(payer)
+    except UnsupportedAction as exc:
+        raise IntakeError(f"payer: {exc.message}", field="payer") from None
+    try:
+        portal.check_request(kind, request)
+    except IntakeError:
+        raise
+    except UnsupportedAction as exc:
+        raise IntakeError(f"kind: {exc.message}", field="kind") from None

@@ -17,6 +17,7 @@ from datetime import date, datetime
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Locator, Page
 
+from bot.documents import AppealFiles
 from bot.errors import (
     CaptchaShown,
     LoginRejected,
@@ -32,6 +33,7 @@ from bot.errors import (
     SessionExpired,
     Transient,
 )
+from bot.login import LoginSecrets, SecondFactorKind
 from bot.models import (
     AppealReason,
     AppealRequest,
@@ -45,7 +47,7 @@ from bot.models import (
     SubmissionResult,
 )
 from bot.parsing import NO_VALUE, parse_money
-from bot.portal import Action, AppealFiles, LoginSecrets, Portal, SecondFactorKind, SubmitGate
+from bot.portal import Action, Portal, SubmitGate
 from bot.status import ClaimRule, PaDecision, PaRule
 from bot.steps import StepRecorder, describe_locator
 

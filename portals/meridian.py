@@ -13,6 +13,7 @@ import re
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Locator, Page
 
+from bot.documents import AppealFiles
 from bot.errors import (
     CaptchaShown,
     LoginRejected,
@@ -29,6 +30,7 @@ from bot.errors import (
     Transient,
     UnknownSecondFactorPrompt,
 )
+from bot.login import LoginSecrets, SecondFactorKind
 from bot.models import (
     AppealReason,
     AppealRequest,
@@ -42,7 +44,7 @@ from bot.models import (
     SubmissionResult,
 )
 from bot.parsing import parse_money, parse_us_date
-from bot.portal import Action, AppealFiles, LoginSecrets, Portal, SecondFactorKind, SubmitGate
+from bot.portal import Action, Portal, SubmitGate
 from bot.status import ClaimRule, PaDecision, PaRule
 from bot.steps import StepRecorder, describe_locator
 

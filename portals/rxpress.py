@@ -17,6 +17,7 @@ from datetime import date
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import FrameLocator, Locator, Page, Request
 
+from bot.documents import AppealFiles
 from bot.errors import (
     CaptchaShown,
     IntakeError,
@@ -34,6 +35,7 @@ from bot.errors import (
     Transient,
     UnknownSecondFactorPrompt,
 )
+from bot.login import LoginSecrets, SecondFactorKind
 from bot.models import (
     AppealReason,
     AppealRequest,
@@ -47,7 +49,7 @@ from bot.models import (
     SubmissionResult,
 )
 from bot.parsing import format_us_date, parse_money, parse_us_date
-from bot.portal import Action, AppealFiles, LoginSecrets, Portal, SecondFactorKind, SubmitGate
+from bot.portal import Action, Portal, SubmitGate
 from bot.status import ClaimRule, PaDecision, PaRule
 from bot.steps import StepRecorder, describe_locator
 

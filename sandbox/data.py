@@ -84,13 +84,19 @@ class Claim(Frozen):
     rarc: tuple[str, ...] = ()
     ncpdp: tuple[str, ...] = ()  # NCPDP reject codes, the primary reject first
     appeal_allowed: bool | None = None  # the payer's own rule, where it is not "finalized"
+    plan: str | None = None  # its health plan, on a portal that serves several
 
     @property
     def appealable(self) -> bool:
         return self.category.startswith("F") if self.appeal_allowed is None else self.appeal_allowed
 
+    @property
+    def key(self) -> str:
+        return filed_under(self.claim_number, self.plan)
+
     def truth(self) -> dict[str, Any]:
         return {
+            **({"plan": self.plan} if self.plan is not None else {}),
             "claim_number": self.claim_number,
             "category": self.category,
             "status_code": self.status_code,
@@ -120,9 +126,15 @@ class PriorAuth(Frozen):
     valid_from: date | None = None
     valid_to: date | None = None
     reason: str | None = None
+    plan: str | None = None  # its health plan, on a portal that serves several
+
+    @property
+    def key(self) -> str:
+        return filed_under(self.pa_number, self.plan)
 
     def truth(self) -> dict[str, Any]:
         return {
+            **({"plan": self.plan} if self.plan is not None else {}),
             "pa_number": self.pa_number,
             "decision": self.decision.value,
             "hcr01": HCR01[self.decision][0],
@@ -134,6 +146,12 @@ class PriorAuth(Frozen):
 
 
 NumberMaker = Callable[[random.Random], str]
+
+
+def filed_under(number: str, plan: str | None = None) -> str:
+    """The key a portal's state files a claim or PA under: its number, prefixed by its plan on a
+    portal that serves several plans (there a number is unique only within its plan)."""
+    return number if plan is None else f"{plan}:{number}"
 
 
 @dataclass(frozen=True)
@@ -148,6 +166,13 @@ class DataSpec:
     services: tuple[str, ...] = ("Office visit", "MRI lumbar spine", "Physical therapy", "Infusion")
     patients: int = 30
     extra: dict[str, Any] = field(default_factory=dict)
+    # A multi-plan portal (a clearinghouse) names its plans; each claim and PA then belongs to one.
+    plans: tuple[str, ...] = ()
+    pa_plans: tuple[str, ...] | None = None  # the plans that answer PA lookups (None: all)
+    twin_claims: int = 0  # claim numbers that a second plan uses too, for another claim
+
+    def plans_for_pas(self) -> tuple[str, ...]:
+        return self.plans if self.pa_plans is None else self.pa_plans
 
     def claim_kind(self, wording: str) -> ClaimKind:
         for kind in self.claim_kinds:
@@ -282,4 +307,26 @@ def generate(spec: DataSpec, key: str) -> SeededData:
         )
         for kind in pa_kinds
     )
+    if spec.plans:  # drawn after everything else: the data of a portal without plans stays the same
+        claims, pas = _spread_over_plans(spec, claims, pas, patients, rng)
     return SeededData(patients=patients, claims=claims, pas=pas)
+
+
+def _spread_over_plans(
+    spec: DataSpec,
+    claims: tuple[Claim, ...],
+    pas: tuple[PriorAuth, ...],
+    patients: tuple[Patient, ...],
+    rng: random.Random,
+) -> tuple[tuple[Claim, ...], tuple[PriorAuth, ...]]:
+    """Give every claim and PA a plan, then reuse ``twin_claims`` claim numbers in another plan for
+    a claim of another wording: a claim number alone then does not tell which claim is meant."""
+    placed = [c.model_copy(update={"plan": rng.choice(spec.plans)}) for c in claims]
+    twins = []
+    for original in rng.sample(placed, min(spec.twin_claims, len(placed)) if len(spec.plans) > 1 else 0):
+        kind = rng.choice([k for k in spec.claim_kinds if k.wording != original.wording])
+        plan = rng.choice([p for p in spec.plans if p != original.plan])
+        twins.append(make_claim(kind, rng.choice(patients), original.claim_number, rng, plan=plan))
+    pa_plans = spec.plans_for_pas()
+    placed_pas = tuple(p.model_copy(update={"plan": rng.choice(pa_plans)}) for p in pas)
+    return (*placed, *twins), placed_pas

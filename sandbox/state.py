@@ -17,7 +17,18 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from sandbox.data import EPOCH, Claim, Patient, PriorAuth, generate, make_claim, make_pa, make_patient, unique
+from sandbox.data import (
+    EPOCH,
+    Claim,
+    Patient,
+    PriorAuth,
+    filed_under,
+    generate,
+    make_claim,
+    make_pa,
+    make_patient,
+    unique,
+)
 from sandbox.knobs import Knobs
 from sandbox.payers import DEFAULT_SEED, AccountSpec, SandboxAccount, SandboxPayer
 from sandbox.sessions import CodeInbox, SessionStore, TotpGuard
@@ -32,6 +43,7 @@ class LedgerEntry(BaseModel):
     reference: str
     claim_number: str
     fill_date: date | None = None  # pharmacy claims are keyed by Rx number and fill date
+    plan: str | None = None  # the claim's health plan, on a portal that serves several
     reason: str  # the bot.models.AppealReason value the portal's choice stands for
     explanation: str
     letter_filename: str
@@ -59,9 +71,10 @@ class PortalState:
 
         data = generate(payer.data, f"{payer.payer_id}:{seed}")
         self.patients: list[Patient] = list(data.patients)
-        self.claims: dict[str, Claim] = {c.claim_number: c for c in data.claims}
-        self.pas: dict[str, PriorAuth] = {p.pa_number: p for p in data.pas}
-        self._taken |= set(self.claims) | set(self.pas)
+        # filed by number, or by plan and number where the payer has plans (``claim``, ``pa``)
+        self.claims: dict[str, Claim] = {c.key: c for c in data.claims}
+        self.pas: dict[str, PriorAuth] = {p.key: p for p in data.pas}
+        self._taken |= {c.claim_number for c in data.claims} | {p.pa_number for p in data.pas}
         self.accounts: dict[str, SandboxAccount] = {a.username: a for a in payer.demo_accounts(seed)}
 
         self.ledger: list[LedgerEntry] = []
@@ -202,13 +215,31 @@ class PortalState:
             self.patients.append(patient)
             return patient
 
+    def claim(self, claim_number: str, plan: str | None = None) -> Claim | None:
+        """The claim with this number (in this plan, on a payer with plans)."""
+        return self.claims.get(filed_under(claim_number, plan))
+
+    def pa(self, pa_number: str, plan: str | None = None) -> PriorAuth | None:
+        """The prior authorization with this number (in this plan, on a payer with plans)."""
+        return self.pas.get(filed_under(pa_number, plan))
+
+    def _plan(self, overrides: dict[str, Any], plans: tuple[str, ...]) -> None:
+        """On a payer with plans, a new claim or PA belongs to the named plan, else the first."""
+        if not plans:
+            return
+        plan = overrides.setdefault("plan", plans[0])
+        if plan not in plans:
+            raise ValueError(f"{self.payer_id}: no plan {plan!r} (known: {', '.join(plans)})")
+
     def add_claim(self, wording: str | None = None, *, newest: bool = False, **overrides: Any) -> Claim:
         """Add a claim worded like one of the payer's kinds (default: its first kind). ``newest``
         dates it a day after every other claim, so it heads any newest-first list whatever else the
         sandbox holds: a run then reads the same pages (and a session-expiry knob counts the same
-        requests) in any test order."""
+        requests) in any test order. On a payer with plans, ``plan`` names its plan (default: the
+        first), and ``claim_number`` may repeat a number of another plan."""
         spec = self.payer.data
         kind = spec.claim_kind(wording) if wording else spec.claim_kinds[0]
+        self._plan(overrides, spec.plans)
         with self._lock:
             if newest:
                 latest = max((c.service_date for c in self.claims.values()), default=EPOCH)
@@ -217,32 +248,35 @@ class PortalState:
             number = overrides.pop("claim_number", None) or unique(
                 spec.claim_number, self._data_rng, self._taken
             )
-            if number in self.claims:
+            if filed_under(number, overrides.get("plan")) in self.claims:
                 raise ValueError(f"{self.payer_id}: claim {number} already exists")
             claim = make_claim(kind, patient, number, self._data_rng, **overrides)
-            self.claims[number] = claim
+            self.claims[claim.key] = claim
             self._taken.add(number)
             return claim
 
     def add_pa(self, decision: str | None = None, **overrides: Any) -> PriorAuth:
         spec = self.payer.data
         kind = spec.pa_kind(decision) if decision else spec.pa_kinds[0]
+        self._plan(overrides, spec.plans_for_pas())
         with self._lock:
             patient = overrides.pop("patient", None) or self.add_patient()
             number = overrides.pop("pa_number", None) or unique(spec.pa_number, self._data_rng, self._taken)
-            if number in self.pas:
+            if filed_under(number, overrides.get("plan")) in self.pas:
                 raise ValueError(f"{self.payer_id}: PA {number} already exists")
             service = overrides.pop("service", None) or self._data_rng.choice(spec.services)
             pa = make_pa(kind, patient, number, service, self._data_rng, **overrides)
-            self.pas[number] = pa
+            self.pas[pa.key] = pa
             self._taken.add(number)
             return pa
 
     def truth(self) -> dict[str, Any]:
         with self._lock:
+            plans = {"plans": list(self.payer.data.plans)} if self.payer.data.plans else {}
             return {
                 "payer": self.payer_id,
                 "seed": self.seed,
+                **plans,
                 "claims": [c.truth() for c in self.claims.values()],
                 "pas": [p.truth() for p in self.pas.values()],
             }

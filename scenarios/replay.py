@@ -12,7 +12,7 @@ no open ``submitting`` record), does the item go through the worker's own exactl
 own lease, the ``submitting`` record, the click and the confirmation (``scenarios.submit``).
 
 Offline replays serve every request from the bundle's HAR and abort any other
-(``scenarios.offline``): no network and no risk. The login ran in its own unrecorded context, so it
+(``bot.recording.offline``): no network and no risk. The login ran in its own unrecorded context, so it
 is not in the HAR; the replay starts at the item's first page with no cookies at all, and the
 recorded answers are the logged-in ones. The HAR was scrubbed (form bodies, and every registered
 value in its URLs), so requests match by method and URL, a scrubbed value in a recorded URL
@@ -29,12 +29,22 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from playwright.sync_api import Browser, BrowserContext, Page
 
-from bot.documents import DocumentProblem, appeal_files
-from bot.errors import AccountDisabled, PayerbotError, PortalChanged, SessionExpired, Transient
+from bot.documents import AppealFiles, appeal_files, write_letter
+from bot.errors import (
+    AccountDisabled,
+    DocumentProblem,
+    PayerbotError,
+    PlannedStop,
+    PortalChanged,
+    ReplayRefused,
+    ReplayStop,
+    SessionExpired,
+    Transient,
+    error_class,
+)
 from bot.models import (
     AppealRequest,
     ClaimStatusRequest,
@@ -44,27 +54,19 @@ from bot.models import (
     parse_payload,
     payload_digest,
 )
-from bot.portal import ACTION_FOR_KIND, AppealFiles, Portal, SubmitGate
+from bot.portal import ACTION_FOR_KIND, Portal, SubmitGate
 from bot.queue import ItemView, submission_reference
+from bot.recording.fingerprint import diff, page_fingerprint
+from bot.recording.offline import HarRouter
+from bot.recording.recorder import RecordMode, RunInfo, RunRecorder, new_run_id
 from bot.redact import MASK, PROCESS_SECRETS, Redactor
 from bot.services import Services
 from bot.session import AccountSession, trusted_portal_url
 from bot.steps import Outcome, Step, StepRecorder
 from portals import get_portal
-from scenarios.fingerprint import diff, page_fingerprint
-from scenarios.offline import HarRouter
-from scenarios.recorder import PlannedStop, RecordMode, RunInfo, RunRecorder, new_run_id
 from scenarios.runs import RunView, StepLine
 
 Printer = Callable[[str], None]
-
-
-class ReplayRefused(PayerbotError):
-    """This replay cannot run as asked."""
-
-
-class ReplayStop(PlannedStop):
-    """Replay: stopped at the final page, before the submit click."""
 
 
 @dataclass
@@ -338,13 +340,13 @@ class Replayer:
         if isinstance(request, ClaimStatusRequest):
             reading = portal.check_claim_status(request)
             recorder.learn(*reading.sensitive)
-            status: Any = mapper.claim(type(portal), reading)
+            status = mapper.claim(type(portal), reading)
             return f"claim status {status.label} ({status.payer_wording})"
         if isinstance(request, PaStatusRequest):
             pa = portal.check_pa_status(request)
             recorder.learn(*pa.sensitive)
-            status = mapper.pa(type(portal), pa)
-            return f"authorization {status.label} ({status.payer_wording})"
+            pa_status = mapper.pa(type(portal), pa)
+            return f"authorization {pa_status.label} ({pa_status.payer_wording})"
         assert isinstance(request, AppealRequest)
         recorder.redactor.add(request.explanation)
         reference = view.submission_reference or submission_reference(view.id, view.idempotency_key)
@@ -363,8 +365,6 @@ class Replayer:
         except DocumentProblem as exc:
             if mode != "offline" or scratch is None:
                 raise
-            from bot.demo import write_letter
-
             self.out(f"note: {exc.message}; offline, a stand-in letter is uploaded instead")
             letter = write_letter(scratch, "stand-in-letter.pdf", "A stand-in letter for an offline replay.")
             return nullcontext(AppealFiles(letter=letter, attachments=[letter for _ in request.attachments]))
@@ -400,10 +400,8 @@ class Replayer:
 
 
 def _is_transient(error_kind: str) -> bool:
-    from bot import errors
-
-    cls = getattr(errors, error_kind, None)
-    return isinstance(cls, type) and issubclass(cls, Transient)
+    cls = error_class(error_kind)
+    return cls is not None and issubclass(cls, Transient)
 
 
 def _stop_before_click() -> None:

@@ -23,8 +23,8 @@ from sqlalchemy.engine import Engine
 
 from bot.db import Submission, WorkItem
 from bot.errors import ConfigError
+from bot.recording.store import RunStore
 from scenarios.runs import RunView, view_of
-from scenarios.store import RunStore
 
 OUTCOMES = ("ok", "failed", "dry_run", "stopped")
 MAX_FAILURES = 100  # rows with inlined thumbnails; the newest are shown, the count says how many more

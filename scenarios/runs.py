@@ -15,10 +15,10 @@ from sqlalchemy.engine import Engine
 
 from bot.errors import NotFound
 from bot.portal import ACTION_FOR_KIND
-from scenarios.baselines import Baselines
-from scenarios.fingerprint import FingerprintDiff, diff
-from scenarios.recorder import BUNDLE_FILE, Bundle
-from scenarios.store import RunStore
+from bot.recording.baselines import Baselines
+from bot.recording.fingerprint import FingerprintDiff, diff
+from bot.recording.recorder import BUNDLE_FILE, Bundle
+from bot.recording.store import RunStore
 
 KIND_FOR_ACTION = {str(action): str(kind) for kind, action in ACTION_FOR_KIND.items()}
 

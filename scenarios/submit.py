@@ -14,28 +14,28 @@ import socket
 from playwright.sync_api import Browser
 
 from bot.audit import AuditAction, operator_actor
+from bot.errors import ReplayRefused
 from bot.heartbeat import Heartbeat
-from bot.models import ItemState, WorkKind
+from bot.models import ItemState, SubmissionState, WorkKind
 from bot.queue import ItemView
+from bot.recording.recorder import RecordMode
 from bot.runner import Runner
 from bot.services import Services
-from scenarios.recorder import RecordMode
-from scenarios.replay import Printer, ReplayedStep, ReplayRefused, ReplayResult, compare
+from scenarios.replay import Printer, ReplayedStep, ReplayResult, compare
 from scenarios.runs import RunView, load_run
 
 RETRYABLE = (ItemState.NEEDS_HUMAN, ItemState.FAILED)
-WAITING = (ItemState.QUEUED, ItemState.RETRY_WAIT)
 
 
 def submit_refusal(view: ItemView) -> str | None:
     """Why this item may not be submitted by a replay, or None when it may."""
     if view.kind != WorkKind.APPEAL_SUBMISSION:
         return f"item {view.id} is a {view.kind}, not an appeal submission"
-    confirmed = [s for s in view.submissions if s.state == "confirmed" or s.confirmation_id]
+    confirmed = [s for s in view.submissions if s.state == SubmissionState.CONFIRMED or s.confirmation_id]
     if confirmed or view.confirmation_id:
         number = view.confirmation_id or confirmed[0].confirmation_id
         return f"item {view.id} is already submitted (confirmation {number}); it is never submitted twice"
-    open_ones = [s for s in view.submissions if s.state == "submitting"]
+    open_ones = [s for s in view.submissions if s.state == SubmissionState.SUBMITTING]
     if open_ones:
         return (
             f"item {view.id} has an open submitting record ({open_ones[0].reference}, attempt "

@@ -31,11 +31,12 @@ from sqlalchemy.engine import Engine
 from bot import faults
 from bot.clock import ManualClock
 from bot.db import Account, AuditEvent, ItemEvent, Submission, WorkItem, make_engine
-from bot.demo import write_letter
+from bot.documents import write_letter
 from bot.evidence import sha256_file
 from bot.models import FINAL_STATES, AppealReason, NewItem, WorkKind
 from bot.queue import Queue
 from bot.settings import Settings
+from portals import check_request
 from sandbox import PortalState, SandboxAccount
 from sandbox.data import Claim
 from tests.fixtures.sandbox import canary_account, canary_claim
@@ -118,7 +119,7 @@ class Workspace:
         return env
 
     def queue(self, *, clock: Any = None) -> Queue:
-        return Queue(self.engine, self.settings(), clock=clock)
+        return Queue(self.engine, self.settings(), clock=clock, check=check_request)
 
     def vault(self, *, clock: Any = None) -> Vault:
         return Vault(self.engine, self.keyring, clock=clock)

@@ -1,6 +1,6 @@
 """Builders shared by the scenario tests: a deployment on the sandbox, items, drains, and readers.
 
-Each test module makes one deployment (``scenarios.workspace.Workspace``: SQLite, vault, documents,
+Each test module makes one deployment (``scenarios.catalog.workspace.Workspace``: SQLite, vault, documents,
 artifacts) and runs the real worker in the session's Chromium against the session's sandbox.
 Commands that start a browser of their own run as ``payerbot`` processes, configured only by
 ``PAYERBOT_*`` variables, since one thread cannot drive two sync Playwright instances.
@@ -19,11 +19,11 @@ from typing import Any
 
 from playwright.sync_api import Browser
 
-from bot.demo import write_letter
+from bot.documents import write_letter
 from bot.evidence import sha256_file
 from bot.models import AppealReason, NewItem, WorkKind
 from bot.worker import DrainReport, Worker
-from scenarios.workspace import Workspace
+from scenarios.catalog.workspace import Workspace
 
 APPROVER = "Dana Reviewer, CPhT"
 

@@ -31,10 +31,10 @@ from playwright.sync_api import Browser
 
 from bot.audit import AuditAction, AuditTrail
 from bot.db import AuditEvent, AuditHead, Run
-from bot.errors import AmbiguousSubmission, UnmappedStatus
-from scenarios.replay import Replayer, ReplayRefused
+from bot.errors import AmbiguousSubmission, ReplayRefused, UnmappedStatus
+from scenarios.catalog.workspace import Workspace as ScenarioWorkspace
+from scenarios.replay import Replayer
 from scenarios.runs import load_run
-from scenarios.workspace import Workspace as ScenarioWorkspace
 from tests.e2e_support import (
     APPROVER,
     Workspace,

@@ -17,7 +17,7 @@ from bot.models import WorkKind
 from portals import payer_ids
 from sandbox import SandboxServer
 from scenarios.catalog import CATALOG_DIR, Entry, Logins, load_catalog, load_entry, run_entry
-from scenarios.workspace import migrated_template
+from scenarios.catalog.workspace import migrated_template
 
 ENTRIES = load_catalog()
 

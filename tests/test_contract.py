@@ -19,7 +19,8 @@ import pytest
 from playwright.sync_api import Browser
 
 from bot.codelists import shipped_codelists
-from bot.demo import APPROVER, write_letter
+from bot.demo import APPROVER
+from bot.documents import write_letter
 from bot.errors import UnsupportedAction
 from bot.evidence import sha256_file
 from bot.mapping import StatusMapper

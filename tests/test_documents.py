@@ -25,9 +25,8 @@ from sqlalchemy.engine import Engine
 
 from bot.clock import ManualClock
 from bot.db import WorkItem
-from bot.demo import write_letter
-from bot.documents import MAGIC, DocumentProblem, appeal_files
-from bot.errors import IntakeError
+from bot.documents import MAGIC, appeal_files, write_letter
+from bot.errors import DocumentProblem, IntakeError
 from bot.migrate import upgrade
 from bot.models import AppealRequest, ItemState, NewItem, WorkKind
 from bot.portal import Portal
@@ -38,7 +37,7 @@ from bot.services import Services, build_services
 from bot.settings import Settings
 from bot.steps import StepRecorder
 from bot.worker import Worker
-from portals import get_portal, payer_ids
+from portals import check_request, get_portal, payer_ids
 from portals.meridian import MeridianPortal
 from sandbox import SandboxAccount
 from tests.fixtures.sandbox import SandboxPortal, canary_account, canary_claim
@@ -191,7 +190,9 @@ def test_intake_refuses_a_symlink_that_leaves_the_documents_folder(
     (docs / "letter.pdf").symlink_to(outside)
     (docs / "letters").symlink_to(outside.parent, target_is_directory=True)
     write_letter(docs, "fine.pdf", "An approved letter.")
-    queue = Queue(engine, settings.model_copy(update={"documents_dir": docs}), clock=clock)
+    queue = Queue(
+        engine, settings.model_copy(update={"documents_dir": docs}), clock=clock, check=check_request
+    )
     key_digest = _digest(VAULT_KEY)  # the attacker knows the file's content, so its digest matches
     fine = _doc("fine.pdf", (docs / "fine.pdf").read_bytes())
 
@@ -221,7 +222,9 @@ def test_intake_of_an_appeal_needs_the_documents_setting(
     engine: Engine, settings: Settings, clock: ManualClock
 ) -> None:
     add_account(engine, "acct-1")
-    queue = Queue(engine, settings.model_copy(update={"documents_dir": None}), clock=clock)
+    queue = Queue(
+        engine, settings.model_copy(update={"documents_dir": None}), clock=clock, check=check_request
+    )
     status = NewItem(
         kind=WorkKind.CLAIM_STATUS, payer=PAYER, account="acct-1", payload={"claim_number": "MH0000000002"}
     )

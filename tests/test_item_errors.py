@@ -14,7 +14,7 @@ from playwright.sync_api import Browser
 
 from bot.db import AuditEvent, WorkItem
 from sandbox import SandboxServer
-from scenarios.workspace import Workspace
+from scenarios.catalog.workspace import Workspace
 from tests.scenarios_support import claim_item, drain, enqueue
 
 

@@ -19,13 +19,13 @@ import pytest
 from playwright.sync_api import FloatRect, Locator, Page
 
 from bot.evidence import capture_evidence
+from bot.recording.recorder import RecordMode, RunInfo, RunRecorder
 from bot.redact import Redactor
 from bot.steps import StepRecorder
 from portals.rxpress import RxPressPortal
 from sandbox import SandboxAccount
 from sandbox.data import Claim
 from sandbox.rxpress.wording import words
-from scenarios.recorder import RecordMode, RunInfo, RunRecorder
 from tests.fixtures.sandbox import SandboxPortal, canary_claim
 
 MASK = (0xFF, 0x00, 0xFF)  # Playwright's default mask colour

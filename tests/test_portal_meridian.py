@@ -14,6 +14,7 @@ from playwright.sync_api import Page
 from pydantic import SecretStr
 
 from bot.codelists import shipped_codelists
+from bot.documents import AppealFiles
 from bot.errors import (
     CaptchaShown,
     IntakeError,
@@ -30,6 +31,7 @@ from bot.errors import (
     StaleLease,
     Transient,
 )
+from bot.login import LoginSecrets
 from bot.mapping import StatusMapper
 from bot.models import (
     AppealReason,
@@ -40,7 +42,6 @@ from bot.models import (
     PaStatusRequest,
     WorkKind,
 )
-from bot.portal import AppealFiles, LoginSecrets
 from bot.status import ClaimRule, PaRule, normalize_wording, normalized
 from bot.steps import StepKind, StepRecorder
 from portals import get_portal

@@ -13,6 +13,7 @@ from playwright.sync_api import Page, Request
 from pydantic import SecretStr
 
 from bot.codelists import shipped_codelists
+from bot.documents import AppealFiles
 from bot.errors import (
     CaptchaShown,
     IntakeError,
@@ -31,6 +32,7 @@ from bot.errors import (
     Transient,
 )
 from bot.evidence import capture_evidence
+from bot.login import LoginSecrets, SecondFactorKind
 from bot.mapping import StatusMapper
 from bot.models import (
     AppealReason,
@@ -41,7 +43,6 @@ from bot.models import (
     PaStatusRequest,
     WorkKind,
 )
-from bot.portal import AppealFiles, LoginSecrets, SecondFactorKind
 from bot.redact import Redactor
 from bot.status import ClaimRule, PaRule, normalize_wording, normalized
 from bot.steps import StepKind, StepRecorder

@@ -22,6 +22,7 @@ from bot.clock import ManualClock
 from bot.db import Account, ItemEvent, WorkItem, make_engine
 from bot.queue import Queue
 from bot.settings import Settings
+from portals import check_request
 from tests.queue_support import add_account, claim
 
 DEADLINE_SECONDS = 50.0
@@ -56,7 +57,7 @@ def _worker(
     code = 0
     try:
         engine = make_engine(db_url)
-        queue = Queue(engine, _settings(batch))
+        queue = Queue(engine, _settings(batch), check=check_request)
         start, together = barriers
         if abandon_first:  # lease a batch and walk away holding it, as a killed worker would
             assert queue.lease_batch(CRASHED) is not None
@@ -126,8 +127,8 @@ def _assert_each_done_exactly_once(engine: Engine, runs: dict[str, list[int]], t
 def _reap_and_drain(engine: Engine) -> list[int]:
     """The crashed worker's batch comes back once its lease expired; a last worker drains it."""
     later = ManualClock(ManualClock().now().replace(year=2100))
-    assert Queue(engine, _settings(10), clock=later).reap() >= 1
-    drain = Queue(engine, _settings(10))
+    assert Queue(engine, _settings(10), clock=later, check=check_request).reap() >= 1
+    drain = Queue(engine, _settings(10), check=check_request)
     drained: list[int] = []
     while (batch := drain.lease_batch("drain")) is not None:
         for item in batch.items:
@@ -148,7 +149,7 @@ def _seed(engine: Engine, queue: Queue, accounts: int, total: int) -> None:
 @pytest.mark.slow
 def test_two_processes_on_sqlite_complete_every_item_once(sqlite_url: str, tmp_path: Path) -> None:
     engine = make_engine(sqlite_url)
-    _seed(engine, Queue(engine, _settings(5)), accounts=6, total=300)
+    _seed(engine, Queue(engine, _settings(5), check=check_request), accounts=6, total=300)
     engine.dispose()
 
     runs = _run_workers(sqlite_url, tmp_path, count=2, batch=5, abandon=1)
@@ -166,7 +167,7 @@ def test_eight_processes_on_postgres_complete_every_item_once_after_a_crash(
     pg_url: str, tmp_path: Path
 ) -> None:
     engine = make_engine(pg_url)
-    _seed(engine, Queue(engine, _settings(10)), accounts=50, total=1000)
+    _seed(engine, Queue(engine, _settings(10), check=check_request), accounts=50, total=1000)
     engine.dispose()
 
     runs = _run_workers(pg_url, tmp_path, count=8, batch=10, abandon=1)

@@ -15,6 +15,7 @@ from sqlalchemy.engine import Engine
 from bot.db import make_engine
 from bot.queue import Queue
 from bot.settings import Settings
+from portals import check_request
 from tests.queue_support import add_account, claim
 
 
@@ -37,7 +38,7 @@ def test_every_lease_statement_on_work_items_searches_an_index(sqlite_url: str, 
     engine = make_engine(sqlite_url)
     for account in ("acct-1", "acct-2"):
         add_account(engine, account)
-    queue = Queue(engine, settings)
+    queue = Queue(engine, settings, check=check_request)
     queue.enqueue(claim(n, f"acct-{1 + n % 2}", priority=n % 3) for n in range(400))
 
     statements = _statements_of_one_lease(engine, queue)
@@ -57,7 +58,7 @@ def test_a_lease_does_the_same_work_whatever_the_queue_length(sqlite_url: str, s
     size = 100
     engine = make_engine(sqlite_url)
     add_account(engine, "acct-1")
-    queue = Queue(engine, settings)
+    queue = Queue(engine, settings, check=check_request)
     queue.enqueue(claim(n) for n in range(size))
     small = _vm_steps(engine, queue)
     queue.enqueue(claim(n) for n in range(size, size * 10))

@@ -24,6 +24,7 @@ from bot.errors import CaptchaShown, NotFoundOnPortal, PortalTimeout, StaleLease
 from bot.models import FINAL_STATES
 from bot.queue import Batch, LeasedItem, Queue
 from bot.settings import Settings
+from portals import check_request
 from tests.queue_support import add_account, claim, snapshot
 
 ACCOUNTS = ("acct-a", "acct-b")
@@ -56,6 +57,7 @@ class QueueMachine(RuleBasedStateMachine):
             ),
             clock=self.clock,
             rng=random.Random(0),
+            check=check_request,
         )
         self.batches: list[Batch] = []
         self.final: dict[int, str] = {}

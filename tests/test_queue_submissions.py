@@ -11,9 +11,9 @@ from sqlalchemy.exc import IntegrityError
 
 from bot.clock import ManualClock
 from bot.db import Submission
-from bot.errors import AmbiguousSubmission, PortalTimeout, StaleLease
+from bot.errors import AmbiguousSubmission, InvalidTransition, PortalTimeout, StaleLease
 from bot.models import ItemState
-from bot.queue import Batch, Evidence, InvalidTransition, LeasedItem, Queue, submission_reference
+from bot.queue import Batch, Evidence, LeasedItem, Queue, submission_reference
 from bot.settings import Settings
 from tests.queue_support import add_account, appeal, snapshot
 

@@ -10,6 +10,7 @@ from sqlalchemy.engine import Engine
 from bot.clock import ManualClock
 from bot.errors import (
     CaptchaShown,
+    InvalidTransition,
     NotFound,
     NotFoundOnPortal,
     PortalServerError,
@@ -17,9 +18,10 @@ from bot.errors import (
     StaleLease,
 )
 from bot.models import ItemState
-from bot.queue import Batch, InvalidTransition, LeasedItem, Queue
+from bot.queue import Batch, LeasedItem, Queue
 from bot.queue.retry import RetryPolicy
 from bot.settings import Settings
+from portals import check_request
 from tests.queue_support import add_account, claim, state_of
 
 
@@ -80,7 +82,7 @@ def test_jitter_comes_from_the_injected_rng(engine: Engine, settings: Settings, 
     add_account(engine, "acct-1")
     waits = []
     for seed in (3, 3, 4):
-        q = Queue(engine, settings, clock=clock, rng=random.Random(seed))
+        q = Queue(engine, settings, clock=clock, rng=random.Random(seed), check=check_request)
         item_id = q.enqueue([claim(seed * 100 + len(waits))]).queued[0]
         batch = q.lease_batch("w", limit=10)
         assert batch is not None

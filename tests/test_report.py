@@ -15,8 +15,8 @@ from typer.testing import CliRunner
 from bot.cli import app, common
 from bot.errors import ConfigError
 from sandbox import SandboxServer
+from scenarios.catalog.workspace import Workspace
 from scenarios.report import parse_since
-from scenarios.workspace import Workspace
 from tests.scenarios_support import appeal_item, claim_item, drain, enqueue, env_of
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser
 
-from bot.demo import write_letter
+from bot.documents import write_letter
 from bot.evidence import sha256_file
 from bot.migrate import upgrade
 from bot.models import AppealReason, ItemState, NewItem, WorkKind

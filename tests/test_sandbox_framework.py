@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import socket
 
@@ -55,6 +56,27 @@ def test_the_same_seed_gives_the_same_data_and_accounts() -> None:
     assert accounts(seed=7) == accounts(seed=7)
     assert accounts(["meridian"], seed=7)[0].totp_secret != accounts(["meridian"], seed=8)[0].totp_secret
     pyotp.TOTP(accounts(["meridian"])[0].totp_secret or "").now()  # a usable base32 secret
+
+
+def test_a_payer_with_plans_files_each_claim_under_its_plan_and_number() -> None:
+    meridian = get_payer("meridian")
+    spec = dataclasses.replace(meridian.data, plans=("North", "South"), pa_plans=("North",), twin_claims=2)
+    state = PortalState(dataclasses.replace(meridian, data=spec), 7)
+    numbers = [c.claim_number for c in state.claims.values()]
+    twins = {n for n in numbers if numbers.count(n) == 2}
+    assert len(twins) == 2 and len(numbers) == len(set(numbers)) + 2
+    for number in twins:  # one number, two claims: only the plan tells them apart
+        north, south = state.claim(number, "North"), state.claim(number, "South")
+        assert north and south and north.wording != south.wording
+        assert state.claim(number) is None
+    assert {p.plan for p in state.pas.values()} == {"North"}
+    assert state.add_claim().plan == "North" and state.add_pa().plan == "North"
+    with pytest.raises(ValueError, match="no plan 'West'"):
+        state.add_claim(plan="West")
+    truth = state.truth()
+    assert truth["plans"] == ["North", "South"] and all(c["plan"] for c in truth["claims"])
+    plain = PortalState(meridian, 7).truth()  # a payer without plans: no plan anywhere
+    assert "plans" not in plain and not any("plan" in c for c in plain["claims"] + plain["pas"])
 
 
 def test_accounts_added_before_start_can_sign_in() -> None:

@@ -10,10 +10,10 @@ import sqlalchemy as sa
 
 from bot.db import AuditEvent, Submission, WorkItem
 from bot.queue import submission_reference
+from bot.recording.recorder import Bundle
+from bot.recording.store import RunStore
 from sandbox import SandboxServer
-from scenarios.recorder import Bundle
-from scenarios.store import RunStore
-from scenarios.workspace import Workspace
+from scenarios.catalog.workspace import Workspace
 from tests.scenarios_support import appeal_item, claim_item, enqueue, env_of, payerbot
 
 

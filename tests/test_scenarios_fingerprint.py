@@ -16,9 +16,9 @@ from playwright.sync_api import Page, expect
 
 from bot.db import PageFingerprint, make_engine, utcnow
 from bot.migrate import upgrade
+from bot.recording.baselines import MAX_STATES, closest, merge_states, page_key
+from bot.recording.fingerprint import diff, page_fingerprint, reduce_aria
 from sandbox.bluepeak.api import COOKIE
-from scenarios.baselines import MAX_STATES, closest, merge_states, page_key
-from scenarios.fingerprint import diff, page_fingerprint, reduce_aria
 from tests.fixtures.db import PG_ADMIN_URL
 from tests.fixtures.sandbox import SandboxPortal, canary_account, canary_claim
 

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from bot.cli import app, common
 from sandbox import SandboxServer
 from scenarios.catalog import load_entry, run_entry
-from scenarios.workspace import Workspace
+from scenarios.catalog.workspace import Workspace
 from tests.scenarios_support import claim_item, drain, enqueue, env_of, spellings_of
 
 

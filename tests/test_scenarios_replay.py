@@ -26,12 +26,12 @@ from typer.testing import CliRunner, Result
 
 from bot.cli import app, common
 from bot.db import WorkItem
+from bot.recording.recorder import Bundle
+from bot.recording.store import RunStore
 from sandbox import PortalState, SandboxServer
-from scenarios.recorder import Bundle
+from scenarios.catalog.workspace import Workspace
 from scenarios.replay import Replayer
 from scenarios.runs import RunView, load_run
-from scenarios.store import RunStore
-from scenarios.workspace import Workspace
 from tests.scenarios_support import claim_item, drain, enqueue, env_of, payerbot
 
 RENAMED_SEARCH = 'textbox "Claim number" is now "Claim ID"'
@@ -284,8 +284,8 @@ def test_offline_replay_finds_pages_whose_urls_held_values_scrubbed_from_the_rec
 ) -> None:
     """Meridian's claim page is `/claims?claim_number=...`: the bundle keeps that URL with the claim
     number scrubbed, and an offline replay, which knows the item's input, still finds the page."""
+    from bot.recording.recorder import RecordMode
     from bot.worker import Worker
-    from scenarios.recorder import RecordMode
 
     state = sandbox.portal("meridian")
     state.reset()

@@ -17,15 +17,17 @@ from playwright.sync_api import Browser
 from sqlalchemy.engine import Engine
 
 from bot.db import PageFingerprint, Run
+from bot.errors import ReplayRefused
 from bot.models import ItemState
 from bot.queue import Queue, submission_reference
 from bot.settings import Settings
+from portals import check_request
 from sandbox import PortalState, SandboxAccount, SandboxServer
 from sandbox.data import Patient
-from scenarios.replay import Replayer, ReplayRefused
+from scenarios.catalog.workspace import Workspace
+from scenarios.replay import Replayer
 from scenarios.runs import RunView, load_run
 from scenarios.submit import submit_refusal
-from scenarios.workspace import Workspace
 from tests.queue_support import add_account, appeal, claim
 from tests.scenarios_support import appeal_item, bundle_texts, claim_item, drain, enqueue, spellings_of
 
@@ -186,7 +188,7 @@ def test_allow_submit_is_refused_while_an_earlier_submit_may_have_reached_the_po
 def test_allow_submit_refuses_a_cancelled_appeal_and_an_item_that_is_not_an_appeal(
     engine: Engine, tmp_path: Path
 ) -> None:
-    queue = Queue(engine, Settings(documents_dir=tmp_path))
+    queue = Queue(engine, Settings(documents_dir=tmp_path), check=check_request)
     add_account(engine, "acct-1")
     report = queue.enqueue([appeal(1), claim(2)])
     appeal_id, claim_id = report.queued
@@ -199,7 +201,7 @@ def test_allow_submit_refuses_a_cancelled_appeal_and_an_item_that_is_not_an_appe
 def test_lease_item_leases_only_the_named_item_and_only_when_its_account_is_free(
     engine: Engine, tmp_path: Path
 ) -> None:
-    queue = Queue(engine, Settings(documents_dir=tmp_path))
+    queue = Queue(engine, Settings(documents_dir=tmp_path), check=check_request)
     add_account(engine, "acct-1")
     first, second = queue.enqueue([claim(1, priority=50), appeal(2)]).queued
     batch = queue.lease_item("replay:op", second)

@@ -16,6 +16,7 @@ from sqlalchemy.engine import Engine
 
 import scheduler
 from bot.clock import ManualClock
+from bot.errors import SchedulerBusy
 from bot.models import NewItem, WorkKind
 from bot.services import Services, build_services
 from bot.settings import Settings
@@ -80,7 +81,7 @@ def test_only_one_scheduler_runs_per_database(engine: Engine) -> None:
     )
     with (
         scheduler.single_scheduler(first),
-        pytest.raises(scheduler.SchedulerBusy),
+        pytest.raises(SchedulerBusy),
         scheduler.single_scheduler(second),
     ):
         pass

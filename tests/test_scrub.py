@@ -29,10 +29,10 @@ import pyotp
 import pytest
 from playwright.sync_api import Browser, Route
 
+from bot.recording.offline import HarRouter
+from bot.recording.scrub import scrub_har, scrub_trace
 from bot.redact import MASK, Redactor
 from sandbox import SandboxServer
-from scenarios.offline import HarRouter
-from scenarios.scrub import scrub_har, scrub_trace
 from tests.fixtures.sandbox import canary_account
 
 NAME = "Zephyrine Ng"

@@ -10,6 +10,7 @@ from sqlalchemy.engine import Engine
 from bot.clock import SystemClock
 from bot.queue import Queue
 from bot.settings import Settings
+from portals import check_request
 from vault import Keyring, Vault
 
 
@@ -32,7 +33,7 @@ def test_a_minimal_upstream_insert_is_leased_and_answered(engine: Engine) -> Non
             "VALUES ('pharmacy-17', 'claim_status', 'meridian', 'billing', " + marker + ")",
             (payload,),
         )
-    queue = Queue(engine, Settings(), clock=SystemClock())
+    queue = Queue(engine, Settings(), clock=SystemClock(), check=check_request)
     batch = queue.lease_batch("worker-1")
     assert batch is not None, "an item inserted just now is due now"
     (item,) = batch.items

@@ -15,7 +15,8 @@ from typer.testing import CliRunner
 import portals
 from bot.cli import app, common
 from bot.db import make_engine
-from bot.portal import Action, Portal, SecondFactorKind
+from bot.login import SecondFactorKind
+from bot.portal import Action, Portal
 from vault import Keyring, Vault
 
 PASSWORD = "CANARY-cli-pass-5e1b"

@@ -12,8 +12,8 @@ from sqlalchemy.engine import Engine
 
 from bot.clock import ManualClock
 from bot.db import make_engine
-from bot.errors import Disposition, VaultError
-from vault import Keyring, TotpSpec, TotpStepBusy, Vault, parse_totp
+from bot.errors import Disposition, TotpStepBusy, VaultError
+from vault import Keyring, TotpSpec, Vault, parse_totp
 
 SECRET = pyotp.random_base32()
 

@@ -1,6 +1,6 @@
 """The vault: encrypted portal credentials, second factors, session state and the lockout flag.
 
-The runner calls ``Vault.login_secrets`` (a ``bot.portal.LoginSecrets``), ``load_session`` /
+The runner calls ``Vault.login_secrets`` (a ``bot.login.LoginSecrets``), ``load_session`` /
 ``save_session`` / ``clear_session``, and ``disable`` when a portal rejects a login.
 
 Keys (``PAYERBOT_VAULT_KEY``, or ``PAYERBOT_VAULT_KEY_FILE`` with mode 0600) form a keyring of
@@ -20,7 +20,7 @@ from vault.keyring import Keyring, VaultKey, new_key
 from vault.oob import BindsUser, InboxSource
 from vault.rotation import RotationReport
 from vault.sealing import RecordRef
-from vault.totp import TotpCodes, TotpSpec, TotpStepBusy, parse_totp
+from vault.totp import TotpCodes, TotpSpec, parse_totp
 
 __all__ = [
     "AccountInfo",
@@ -31,7 +31,6 @@ __all__ = [
     "RotationReport",
     "TotpCodes",
     "TotpSpec",
-    "TotpStepBusy",
     "Vault",
     "VaultKey",
     "answer_field",

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import re
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from pydantic import SecretStr
@@ -23,8 +23,8 @@ from sqlalchemy.engine import Engine
 
 from bot.clock import Clock, SystemClock
 from bot.errors import AccountDisabled, ConfigError, UnknownSecondFactorPrompt, VaultError, VaultKeyError
+from bot.login import CodeSource, LoginSecrets, SecondFactorKind
 from bot.origin import url_problem
-from bot.portal import CodeSource, LoginSecrets, SecondFactorKind
 from bot.settings import Settings
 from vault import store
 from vault.fields import (
@@ -334,7 +334,7 @@ class Vault:
         if row.second_factor == SecondFactorKind.TOTP.value:
             code = self.totp_codes(payer, account)
         elif out_of_band is not None:
-            code = out_of_band.for_user(username) if hasattr(out_of_band, "for_user") else out_of_band  # type: ignore[assignment]
+            code = out_of_band.for_user(username) if hasattr(out_of_band, "for_user") else out_of_band
         elif row.second_factor == SecondFactorKind.OUT_OF_BAND.value:
             raise ConfigError(
                 f"vault account {payer}/{account} gets its one-time code out of band: "
@@ -369,7 +369,7 @@ class Vault:
 
     # -- session state ----------------------------------------------------------------------
 
-    def save_session(self, payer: str, account: str, storage_state: dict[str, Any]) -> None:
+    def save_session(self, payer: str, account: str, storage_state: Mapping[str, object]) -> None:
         ref = RecordRef(payer, account, SESSION)
         kid, blob = seal(self.keyring, ref, json.dumps(storage_state).encode())
         with store.write(self.engine) as conn:

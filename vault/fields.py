@@ -15,7 +15,6 @@ TOTP = "totp_secret"
 SESSION = "session"
 PORTAL_URL = "portal_url"  # sealed, so only the vault key holder can say where a login goes
 ANSWER_PREFIX = "answer:"
-CREDENTIAL_FIELDS = (USERNAME, PASSWORD, TOTP)
 
 
 def normalize_question(question: str) -> str:

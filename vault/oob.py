@@ -18,7 +18,7 @@ from urllib.parse import quote
 
 from bot.clock import Clock, SystemClock
 from bot.errors import ConfigError, PortalTimeout
-from bot.portal import CodeSource
+from bot.login import CodeSource
 
 
 class BindsUser(Protocol):

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
-from bot.db import Account, VaultRecord
+from bot.db import Account, TableRow, VaultRecord
 from bot.errors import NotFound
 from vault.sealing import RecordRef
 
@@ -40,7 +40,7 @@ def _records_where(payer: str, account: str) -> sa.ColumnElement[bool]:
     return sa.and_(VaultRecord.payer == payer, VaultRecord.account == account)
 
 
-def account_row(conn: Connection, payer: str, account: str) -> sa.Row[Any]:
+def account_row(conn: Connection, payer: str, account: str) -> TableRow:
     row = conn.execute(sa.select(ACCOUNT).where(_account_where(payer, account))).first()
     if row is None:
         raise NotFound(f"no vault account {payer}/{account} (`payerbot vault list` shows them)")
@@ -67,13 +67,13 @@ def delete_account(conn: Connection, payer: str, account: str) -> None:
         raise NotFound(f"no vault account {payer}/{account} (`payerbot vault list` shows them)")
 
 
-def all_accounts(conn: Connection) -> list[sa.Row[Any]]:
+def all_accounts(conn: Connection) -> list[TableRow]:
     return list(conn.execute(sa.select(ACCOUNT).order_by(Account.payer, Account.account)))
 
 
 def record_summaries(
     conn: Connection, payer: str | None = None, account: str | None = None
-) -> list[sa.Row[Any]]:
+) -> list[TableRow]:
     """(payer, account, field, key_id, updated_at) of every record, or one account's: no ciphertext."""
     cols = (VaultRecord.payer, VaultRecord.account, VaultRecord.field, VaultRecord.key_id)
     query = sa.select(*cols, VaultRecord.updated_at)
@@ -121,11 +121,6 @@ def delete_records(conn: Connection, payer: str, account: str, fields: list[str]
     return conn.execute(sa.delete(VaultRecord).where(where)).rowcount
 
 
-def delete_records_like(conn: Connection, payer: str, account: str, prefix: str) -> int:
-    where = sa.and_(_records_where(payer, account), VaultRecord.field.startswith(prefix, autoescape=True))
-    return conn.execute(sa.delete(VaultRecord).where(where)).rowcount
-
-
 def claim_totp_step(engine: Engine, payer: str, account: str, step: int) -> bool:
     """Atomically take ``step`` for the account: true for exactly one caller per step."""
     with engine.begin() as conn:
@@ -146,7 +141,7 @@ def record_ids_not_under(conn: Connection, kid: str) -> list[int]:
     )
 
 
-def lock_record(conn: Connection, record_id: int) -> sa.Row[Any] | None:
+def lock_record(conn: Connection, record_id: int) -> TableRow | None:
     """The record's row, locked until the transaction ends (SQLite: BEGIN IMMEDIATE already is)."""
     return conn.execute(sa.select(RECORD).where(VaultRecord.id == record_id).with_for_update()).first()
 

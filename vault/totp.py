@@ -21,7 +21,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import pyotp
 
 from bot.clock import Clock
-from bot.errors import Transient, VaultError
+from bot.errors import TotpStepBusy, VaultError
 
 DIGESTS: dict[str, Callable[..., object]] = {
     "sha1": hashlib.sha1,
@@ -30,10 +30,6 @@ DIGESTS: dict[str, Callable[..., object]] = {
 }
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MICRO = 1_000_000
-
-
-class TotpStepBusy(VaultError, Transient):
-    """No unused TOTP time step came up in time: another process keeps using them, or clocks disagree."""
 
 
 @dataclass(frozen=True)

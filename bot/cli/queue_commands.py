@@ -18,6 +18,7 @@ from typing import Annotated, Any, TextIO
 import typer
 from rich.table import Table
 
+import portals
 from bot.audit import operator_actor
 from bot.cli import common
 from bot.errors import IntakeError
@@ -32,11 +33,11 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for tools i
 def _queue(*, audited: bool = False) -> Queue:
     """The queue; ``audited`` for an operator's change, which is chained with its record."""
     if not audited:
-        return Queue(common.engine(), common.settings())
+        return Queue(common.engine(), common.settings(), check=portals.check_request)
     from bot.services import audit_trail
 
     trail = audit_trail(common.engine(), common.settings())
-    return Queue(common.engine(), common.settings(), audit=trail)
+    return Queue(common.engine(), common.settings(), audit=trail, check=portals.check_request)
 
 
 Reason = Annotated[

@@ -7,13 +7,14 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from pydantic import ValidationError
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from bot.cli.common import command, console, err_console, fail, is_terminal, settings
 from bot.errors import ConfigError
 from bot.logging import configure_logging
-from scenarios.recorder import RecordMode
+from bot.recording.recorder import RecordMode
 
 
 def parse_knobs(text: str | None) -> dict[str, Any]:
@@ -47,8 +48,8 @@ def parse_knobs(text: str | None) -> dict[str, Any]:
 
     try:
         Knobs.model_validate(out)
-    except ValueError as exc:
-        raise ConfigError(f"--knobs: {exc.errors()[0]['loc'][0]}: {exc.errors()[0]['msg']}") from None  # type: ignore[attr-defined]
+    except ValidationError as exc:
+        raise ConfigError(f"--knobs: {exc.errors()[0]['loc'][0]}: {exc.errors()[0]['msg']}") from None
     return out
 
 

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
 
 from bot.cli import common
 from bot.logging import configure_logging
+
+if TYPE_CHECKING:  # the commands import what they run when they run (a quick --help)
+    from scenarios.runs import RunView
 
 RunRef = Annotated[str, typer.Argument(help="A run id, or a work item id for that item's newest run.")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for tools instead of tables.")]
@@ -41,9 +44,9 @@ def scenarios_list(
     as_json: JsonOption = False,
 ) -> None:
     """Recorded portal runs, newest first: outcome, error, and whether a bundle was kept."""
+    from bot.recording.store import RunStore
     from scenarios.report import parse_since
     from scenarios.runs import KIND_FOR_ACTION
-    from scenarios.store import RunStore
 
     rows = RunStore(common.engine()).list(
         failed_only=failed, item_id=item, since=parse_since(since) if since else None, limit=limit
@@ -146,7 +149,7 @@ def scenarios_show(run_ref: RunRef, as_json: JsonOption = False) -> None:
         _say(f"  {line}")
 
 
-def _files(run: Any) -> dict[str, Path]:
+def _files(run: RunView) -> dict[str, Path]:
     out: dict[str, Path] = {}
     if run.folder is None:
         return out
@@ -185,7 +188,7 @@ def scenarios_promote(
     from bot.cli.run_commands import parse_knobs
     from bot.services import build_services
     from scenarios.catalog import CATALOG_DIR
-    from scenarios.promote import promote, run_command
+    from scenarios.catalog.promote import promote, run_command
     from scenarios.runs import load_run
 
     services = build_services(common.settings(), engine=common.engine())
@@ -220,7 +223,7 @@ def scenarios_run(
     from bot.worker import open_browser
     from sandbox.server import SandboxServer
     from scenarios.catalog import CATALOG_DIR, Logins, load_catalog, run_entry
-    from scenarios.workspace import migrated_template
+    from scenarios.catalog.workspace import migrated_template
 
     configure_logging("error", "json")
     entries = load_catalog(catalog or CATALOG_DIR)

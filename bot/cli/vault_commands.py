@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
@@ -21,10 +21,13 @@ from rich.table import Table
 from bot.audit import AuditAction, AuditTrail, operator_actor
 from bot.cli import common
 from bot.errors import VaultError
-from bot.portal import SecondFactorKind
+from bot.login import SecondFactorKind
 from vault import Keyring, Vault, new_key
 from vault.core import check_portal_url
 from vault.keyring import create_key_file, read_key_file, replace_key_file
+
+if TYPE_CHECKING:  # the payer registry loads Playwright: imported only when a command needs it
+    from bot.portal import Portal
 
 vault_app = typer.Typer(
     name="vault",
@@ -83,7 +86,7 @@ def _record(
     trail.record(action, outcome, payer=payer, account=account, actor=operator_actor(), detail=detail)
 
 
-def _check_payer(payer: str) -> type[Any]:
+def _check_payer(payer: str) -> type[Portal]:
     from portals import get_portal
 
     return get_portal(payer)  # UnsupportedAction names the known payers

@@ -6,7 +6,6 @@ are the only code that touches the queue tables (see sql.py for how transactions
 
 from __future__ import annotations
 
-from bot.queue.manager import InvalidTransition
 from bot.queue.service import SUBMIT_MARGIN_SECONDS, Queue
 from bot.queue.types import (
     Batch,
@@ -29,7 +28,6 @@ __all__ = [
     "EnqueueReport",
     "EventView",
     "Evidence",
-    "InvalidTransition",
     "ItemSummary",
     "ItemView",
     "LeasedItem",

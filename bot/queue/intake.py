@@ -4,22 +4,28 @@ Two doors lead in. ``payerbot enqueue`` (and ``Queue.enqueue``) checks a ``NewIt
 written; rows that upstream systems write straight into ``work_items`` are checked here when a
 worker leases them, and a bad one is marked ``rejected`` instead of blocking the queue. Messages
 name fields and patterns, never the values (which may be patient data).
+
+The payer's own rules (does it exist, does it support the kind, could it have issued this claim
+number) are a ``RequestCheck`` handed in by ``bot.services`` (the portal registry's): the queue
+knows no portal, and so no browser.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
-import portals
 from bot.documents import documents_fields, escapes
-from bot.errors import IntakeError, UnsupportedAction
+from bot.errors import IntakeError
 from bot.models import AppealRequest, NewItem, Payload, WorkKind, parse_payload
-from bot.portal import Portal
+
+RequestCheck = Callable[[WorkKind, str, Payload], None]
+"""The payer's rules for one request (kind, payer id, request): raises IntakeError naming the field."""
 
 
 def _describe(errors: list[ErrorDetails], prefix: str = "") -> tuple[str, str | None]:
@@ -56,27 +62,9 @@ def parse_row(data: Any) -> NewItem:
         raise IntakeError(message, field=field) from None
 
 
-def portal_for(payer: str) -> type[Portal]:
-    try:
-        return portals.get_portal(payer)
-    except UnsupportedAction as exc:
-        raise IntakeError(f"payer: {exc.message}", field="payer") from None
-
-
-def check_request(kind: WorkKind, payer: str, request: Payload) -> None:
-    """The payer's own rules: it must exist, support the kind, and accept the request's numbers."""
-    portal = portal_for(payer)
-    try:
-        portal.check_request(kind, request)
-    except IntakeError:
-        raise
-    except UnsupportedAction as exc:
-        raise IntakeError(f"kind: {exc.message}", field="kind") from None
-
-
-def check_new_item(item: NewItem, documents_dir: Path | None) -> None:
+def check_new_item(item: NewItem, documents_dir: Path | None, check: RequestCheck) -> None:
     request = item.request
-    check_request(item.kind, item.payer, request)
+    check(item.kind, item.payer, request)
     if isinstance(request, AppealRequest):
         check_documents(request, documents_dir)
 
@@ -99,7 +87,7 @@ def check_documents(request: AppealRequest, documents_dir: Path | None) -> None:
             )
 
 
-def validate_stored(kind: str, payer: str, payload: Any) -> tuple[WorkKind, Payload]:
+def validate_stored(kind: str, payer: str, payload: Any, *, check: RequestCheck) -> tuple[WorkKind, Payload]:
     """Check a row as it lies in ``work_items`` (written by anyone); IntakeError names the field."""
     try:
         work_kind = WorkKind(kind)
@@ -118,5 +106,5 @@ def validate_stored(kind: str, payer: str, payload: Any) -> tuple[WorkKind, Payl
     except ValidationError as exc:
         message, field = _describe(exc.errors(), prefix="payload")
         raise IntakeError(message, field=field) from None
-    check_request(work_kind, payer, request)
+    check(work_kind, payer, request)
     return work_kind, request

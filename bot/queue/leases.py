@@ -14,6 +14,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from bot.db import TableRow
 from bot.errors import IntakeError
 from bot.models import ItemState, Payload, WorkKind
 from bot.queue.sql import (
@@ -191,7 +192,7 @@ class Leases:
 
         return self.db.write(work)
 
-    def _pick_account(self, conn: Connection, now: datetime, *, exclude: list[int]) -> sa.Row | None:
+    def _pick_account(self, conn: Connection, now: datetime, *, exclude: list[int]) -> TableRow | None:
         """The free, enabled account whose best due item has the highest priority; ties take turns.
 
         An account whose lease expired counts too: its items come back as part of this lease.

@@ -16,8 +16,9 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
-from bot.errors import AmbiguousSubmission, NotFound, PayerbotError, StaleLease
-from bot.models import ItemState
+from bot.db import TableRow
+from bot.errors import AmbiguousSubmission, InvalidTransition, NotFound, StaleLease
+from bot.models import ItemState, SubmissionState
 from bot.queue.sql import (
     ACTIVE,
     LEASE_CLEARED,
@@ -31,14 +32,9 @@ from bot.queue.sql import (
 from bot.queue.types import Evidence
 
 RUNNING = ItemState.RUNNING.value
-SUBMITTING = "submitting"
 
 AuditWrite = Callable[[Connection], object]
 """Appends an item's audit record inside the transaction of the change it records."""
-
-
-class InvalidTransition(PayerbotError):
-    """The item is not in a state that allows this."""
 
 
 @dataclass(frozen=True)
@@ -58,7 +54,7 @@ class ExistingKey:
     kind: str
     payer: str
     account: str
-    payload: Any
+    payload: str | None  # the stored JSON text
 
 
 class Manager:
@@ -69,7 +65,7 @@ class Manager:
 
     def _fenced(
         self, conn: Connection, fence: Fence, now: datetime, *, margin: float | None = None
-    ) -> sa.Row:
+    ) -> TableRow:
         row = conn.execute(
             sa.select(items.c.state, items.c.kind, items.c.attempts, items.c.lease_expires_at)
             .where(items.c.id == fence.item_id, items.c.lease_token == fence.token, items.c.state.in_(ACTIVE))
@@ -85,7 +81,7 @@ class Manager:
             )
         return row
 
-    def _start(self, conn: Connection, fence: Fence, row: sa.Row, now: datetime) -> None:
+    def _start(self, conn: Connection, fence: Fence, row: TableRow, now: datetime) -> None:
         """leased -> running: the attempt counts from here."""
         if row.state == RUNNING:
             return
@@ -161,7 +157,7 @@ class Manager:
             row = self._fenced(conn, fence, now, margin=margin)
             open_one = conn.execute(
                 sa.select(submissions.c.id, submissions.c.attempt).where(
-                    submissions.c.item_id == fence.item_id, submissions.c.state == SUBMITTING
+                    submissions.c.item_id == fence.item_id, submissions.c.state == SubmissionState.SUBMITTING
                 )
             ).first()
             if open_one is not None:
@@ -177,7 +173,7 @@ class Manager:
                     attempt=fence.attempt,
                     lease_token=fence.token,
                     reference=reference,
-                    state=SUBMITTING,
+                    state=SubmissionState.SUBMITTING,
                     started_at=now,
                 )
                 .returning(submissions.c.id)
@@ -205,7 +201,7 @@ class Manager:
 
         return self.db.write(work)
 
-    def _open_submission(self, conn: Connection, item_id: int, submission_id: int) -> sa.Row:
+    def _open_submission(self, conn: Connection, item_id: int, submission_id: int) -> TableRow:
         row = conn.execute(
             sa.select(submissions.c.id, submissions.c.reference, submissions.c.state)
             .where(submissions.c.id == submission_id, submissions.c.item_id == item_id)
@@ -213,7 +209,7 @@ class Manager:
         ).first()
         if row is None:
             raise NotFound(f"item {item_id} has no submission {submission_id}")
-        if row.state != SUBMITTING:
+        if row.state != SubmissionState.SUBMITTING:
             raise InvalidTransition(f"submission {submission_id} of item {item_id} is already {row.state}")
         return row
 
@@ -235,7 +231,7 @@ class Manager:
                 sa.update(submissions)
                 .where(submissions.c.id == submission_id)
                 .values(
-                    state="confirmed",
+                    state=SubmissionState.CONFIRMED,
                     confirmed_at=now,
                     confirmation_id=confirmation_id,
                     via=via,
@@ -285,7 +281,9 @@ class Manager:
             row = self._fenced(conn, fence, now)
             self._open_submission(conn, fence.item_id, submission_id)
             conn.execute(
-                sa.update(submissions).where(submissions.c.id == submission_id).values(state="not_found")
+                sa.update(submissions)
+                .where(submissions.c.id == submission_id)
+                .values(state=SubmissionState.NOT_FOUND)
             )
             add_events(
                 conn,

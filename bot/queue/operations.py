@@ -15,9 +15,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from bot.audit import AuditAction, AuditEntry
-from bot.errors import NotFound
-from bot.models import ItemState
-from bot.queue.manager import SUBMITTING, InvalidTransition
+from bot.db import TableRow
+from bot.errors import InvalidTransition, NotFound
+from bot.models import ItemState, SubmissionState
 from bot.queue.sql import LEASE_CLEARED, Database, add_events, event, items, submissions
 
 Appender = Callable[[Connection, AuditEntry], object]
@@ -62,7 +62,7 @@ class Operations:
 
         return self.db.write(work)
 
-    def _locked_item(self, conn: Connection, item_id: int) -> sa.Row:
+    def _locked_item(self, conn: Connection, item_id: int) -> TableRow:
         row = conn.execute(
             sa.select(items.c.state, items.c.attempts, items.c.payer, items.c.account)
             .where(items.c.id == item_id)
@@ -72,10 +72,10 @@ class Operations:
             raise NotFound(f"no work item {item_id}")
         return row
 
-    def _open_submission_of(self, conn: Connection, item_id: int) -> sa.Row | None:
+    def _open_submission_of(self, conn: Connection, item_id: int) -> TableRow | None:
         return conn.execute(
             sa.select(submissions.c.id, submissions.c.reference).where(
-                submissions.c.item_id == item_id, submissions.c.state == SUBMITTING
+                submissions.c.item_id == item_id, submissions.c.state == SubmissionState.SUBMITTING
             )
         ).first()
 
@@ -86,7 +86,7 @@ class Operations:
         action: AuditAction,
         actor: str,
         item_id: int,
-        row: sa.Row,
+        row: TableRow,
         outcome: str,
         **detail: Any,
     ) -> None:
@@ -130,7 +130,9 @@ class Operations:
             marked = None
             if open_one is not None and not_submitted:
                 conn.execute(
-                    sa.update(submissions).where(submissions.c.id == open_one.id).values(state="not_found")
+                    sa.update(submissions)
+                    .where(submissions.c.id == open_one.id)
+                    .values(state=SubmissionState.NOT_FOUND)
                 )
                 detail += f"; {actor} says submission {open_one.id} never reached the portal"
                 marked = open_one.id

@@ -8,13 +8,14 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from bot.db import TableRow
 from bot.errors import NotFound
-from bot.models import ItemState
+from bot.models import ItemState, SubmissionState
 from bot.queue.sql import Database, events, items, submissions
 from bot.queue.types import EventView, Evidence, ItemSummary, ItemView, SubmissionRecord
 
 
-def _submission(row: sa.Row) -> SubmissionRecord:
+def _submission(row: TableRow) -> SubmissionRecord:
     has_evidence = row.evidence_png is not None or row.evidence_html is not None
     return SubmissionRecord(
         id=row.id,
@@ -22,7 +23,7 @@ def _submission(row: sa.Row) -> SubmissionRecord:
         attempt=row.attempt,
         lease_token=row.lease_token,
         reference=row.reference,
-        state=row.state,
+        state=SubmissionState(row.state),
         started_at=row.started_at,
         confirmed_at=row.confirmed_at,
         confirmation_id=row.confirmation_id,
@@ -46,7 +47,7 @@ class Reads:
                 sa.select(submissions)
                 .where(
                     submissions.c.item_id == item_id,
-                    submissions.c.state == "submitting",
+                    submissions.c.state == SubmissionState.SUBMITTING,
                     submissions.c.confirmation_id.is_(None),
                 )
                 .order_by(submissions.c.id.desc())

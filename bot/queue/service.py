@@ -6,11 +6,13 @@ a background thread while its main thread completes items.
 
 from __future__ import annotations
 
+import builtins
 import itertools
 import json
 import random
 from collections.abc import Iterable
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from sqlalchemy.engine import Connection, Engine
@@ -21,7 +23,7 @@ from bot.errors import ConfigError, Disposition, IntakeError, PayerbotError
 from bot.models import ItemState, NewItem
 from bot.queue import intake
 from bot.queue.leases import AccountLease, Leases, Validator
-from bot.queue.manager import AuditWrite, Fence, Manager
+from bot.queue.manager import AuditWrite, ExistingKey, Fence, Manager
 from bot.queue.operations import Appender, Operations
 from bot.queue.reads import Reads
 from bot.queue.retry import RetryPolicy
@@ -46,10 +48,6 @@ ENQUEUE_CHUNK = 500
 VIA = ("click", "history", "operator")
 
 
-def _default_validate(kind: str, payer: str, payload: str) -> Any:
-    return intake.validate_stored(kind, payer, payload)
-
-
 class Queue:
     def __init__(
         self,
@@ -58,11 +56,13 @@ class Queue:
         *,
         clock: Clock | None = None,
         rng: random.Random | None = None,
-        validate: Validator | None = None,
+        check: intake.RequestCheck,
         submit_margin_seconds: float = SUBMIT_MARGIN_SECONDS,
         audit: AuditTrail | None = None,
     ) -> None:
-        """``audit`` records operators' retries and cancels, and appends the audit records that must
+        """``check`` holds the payer's own rules for a request (``portals.check_request``, handed in
+        by ``bot.services``): enqueued items and rows written upstream are checked against it.
+        ``audit`` records operators' retries and cancels, and appends the audit records that must
         commit with a submission's intent or confirmation (without it, handing one in is an error)."""
         self.settings = settings or Settings()
         self.audit = audit
@@ -71,7 +71,8 @@ class Queue:
             self.settings.retry_base_seconds, self.settings.retry_max_seconds, rng or random.Random()
         )
         self.submit_margin_seconds = submit_margin_seconds
-        self._validate: Validator = validate or _default_validate
+        self._check = check
+        self._validate: Validator = partial(intake.validate_stored, check=check)
         db = Database(engine)
         self._leases = Leases(db, self.settings.max_attempts)
         self._manager = Manager(db)
@@ -92,7 +93,7 @@ class Queue:
         checked: list[tuple[int, NewItem]] = []
         for index, item in chunk:
             try:
-                intake.check_new_item(item, self.settings.documents_dir)
+                intake.check_new_item(item, self.settings.documents_dir, self._check)
             except IntakeError as exc:
                 report.rejected.append(Rejection(index, exc.field, exc.message))
             else:
@@ -368,7 +369,7 @@ class Queue:
     ) -> list[ItemSummary]:
         return self._reads.list(state=state, payer=payer, kind=kind, limit=limit)
 
-    def history(self, item_id: int) -> list[EventView]:
+    def history(self, item_id: int) -> builtins.list[EventView]:  # `list` is a method here
         return self._reads.history(item_id)
 
 
@@ -389,13 +390,14 @@ def _row(item: NewItem, key: str, digest: str, now: Any) -> dict[str, Any]:
     }
 
 
-def _existing_digest(found: Any) -> str | None:
+def _existing_digest(found: ExistingKey) -> str | None:
     """The stored digest, or one computed from a row upstream wrote without it."""
     if found.digest:
         return str(found.digest)
     try:
         payload = json.loads(found.payload) if isinstance(found.payload, str) else found.payload
-        return NewItem(kind=found.kind, payer=found.payer, account=found.account, payload=payload).digest
+        row = {"kind": found.kind, "payer": found.payer, "account": found.account, "payload": payload}
+        return NewItem.model_validate(row).digest
     except (ValueError, TypeError):
         return None
 

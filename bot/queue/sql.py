@@ -28,14 +28,15 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
 from bot.db import Account, ItemEvent, Submission, WorkItem
-from bot.models import ItemState
+from bot.errors import AmbiguousSubmission, LeaseExpired
+from bot.models import ItemState, SubmissionState
 
 T = TypeVar("T")
 
-items: sa.Table = WorkItem.__table__  # type: ignore[assignment]
-accounts: sa.Table = Account.__table__  # type: ignore[assignment]
-events: sa.Table = ItemEvent.__table__  # type: ignore[assignment]
-submissions: sa.Table = Submission.__table__  # type: ignore[assignment]
+items = WorkItem.__table__
+accounts = Account.__table__
+events = ItemEvent.__table__
+submissions = Submission.__table__
 
 ACTIVE = (ItemState.LEASED.value, ItemState.RUNNING.value)
 RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})  # deadlock detected, serialization failure
@@ -138,7 +139,8 @@ def return_items(
     open_submits = set(
         conn.execute(
             sa.select(submissions.c.item_id).where(
-                submissions.c.item_id.in_([r.id for r in rows]), submissions.c.state == "submitting"
+                submissions.c.item_id.in_([r.id for r in rows]),
+                submissions.c.state == SubmissionState.SUBMITTING,
             )
         ).scalars()
     )
@@ -181,7 +183,7 @@ def return_items(
             .values(
                 state=ItemState.FAILED.value,
                 last_error=f"{detail}; no attempts left",
-                last_error_kind="LeaseExpired",
+                last_error_kind=LeaseExpired.__name__,
                 finished_at=now,
                 updated_at=now,
                 **LEASE_CLEARED,
@@ -194,7 +196,7 @@ def return_items(
             .values(
                 state=ItemState.NEEDS_HUMAN.value,
                 last_error=f"{detail}; {AMBIGUOUS_NOTE}",
-                last_error_kind="AmbiguousSubmission",
+                last_error_kind=AmbiguousSubmission.__name__,
                 finished_at=now,
                 updated_at=now,
                 **LEASE_CLEARED,

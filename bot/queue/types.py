@@ -7,9 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from bot.models import ItemState, Payload, WorkKind
-
-SUBMISSION_STATES = ("submitting", "confirmed", "not_found")
+from bot.models import ItemState, Payload, SubmissionState, WorkKind
 
 
 def submission_reference(item_id: int, idempotency_key: str) -> str:
@@ -67,7 +65,7 @@ class SubmissionRecord:
     attempt: int
     lease_token: int
     reference: str
-    state: str
+    state: SubmissionState
     started_at: datetime
     confirmed_at: datetime | None = None
     confirmation_id: str | None = None

@@ -21,8 +21,8 @@ from typing import Any
 
 from playwright.sync_api import Request, Route
 
+from bot.recording.scrub import mask_query_values
 from bot.redact import MASK
-from scenarios.scrub import mask_query_values
 
 # headers that describe the recorded transfer, not the answer: the body is served decoded, whole
 _TRANSFER_HEADERS = frozenset({"content-length", "content-encoding", "transfer-encoding", "set-cookie"})

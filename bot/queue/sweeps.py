@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from bot.db import WorkItem
-from bot.models import NewItem, WorkKind
+from bot.models import ItemState, NewItem, WorkKind
 
 FINAL_PA_DECISIONS = frozenset({"approved", "partially_approved", "denied", "cancelled"})
 
@@ -44,7 +44,9 @@ def due_sweeps(engine: Engine, *, now: datetime, interval: timedelta) -> list[Ne
         .subquery()
     )
     items = WorkItem.__table__
-    query = sa.select(items).join(latest, items.c.id == latest.c.last_id).where(items.c.state == "done")
+    query = (
+        sa.select(items).join(latest, items.c.id == latest.c.last_id).where(items.c.state == ItemState.DONE)
+    )
     slot = int(now.timestamp() // interval.total_seconds())
     out: list[NewItem] = []
     with engine.connect() as conn:

@@ -1,13 +1,12 @@
 """The ``runs`` table: the light record of every portal run, and where its bundle is.
 
 Saving a run also keeps what the last good look of a page means: a run that went as expected
-updates its pages' fingerprints (``scenarios.baselines``), and a failed run keeps, beside its own
+updates its pages' fingerprints (``bot.recording.baselines``), and a failed run keeps, beside its own
 fingerprint, the last good one of its failing page as it was when it failed.
 """
 
 from __future__ import annotations
 
-import builtins
 from datetime import datetime
 from typing import Any
 
@@ -17,8 +16,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bot.db import Run
 from bot.logging import get_logger
-from scenarios.baselines import Baselines
-from scenarios.recorder import Bundle, light_record
+from bot.recording.baselines import Baselines
+from bot.recording.recorder import Bundle, light_record
 
 log = get_logger()
 GOOD_OUTCOMES = frozenset({"ok", "dry_run", "stopped"})  # the pages a run walked were as expected
@@ -91,10 +90,3 @@ class RunStore:
         with self.engine.connect() as conn:
             row = conn.execute(sa.select(Run).where(Run.id == run_id)).mappings().first()
         return dict(row) if row else None
-
-    def for_item(self, item_id: int) -> builtins.list[dict[str, Any]]:  # `list` is a method here
-        with self.engine.connect() as conn:
-            rows = conn.execute(
-                sa.select(Run).where(Run.item_id == item_id).order_by(Run.started_at)
-            ).mappings()
-            return [dict(r) for r in rows]

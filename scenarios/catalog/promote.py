@@ -16,15 +16,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bot import errors
-from bot.errors import ConfigError, Disposition, PayerbotError
-from bot.models import AppealReason, WorkKind
+from bot.errors import ConfigError, Disposition, PayerbotError, error_class
+from bot.models import AppealReason, ItemState, WorkKind
 from bot.services import Services
 from sandbox import get_payer
 from scenarios.catalog import CATALOG_DIR, CatalogInput, Entry, Expect, default_claim_wording, entry_yaml
 from scenarios.runs import RunView
 
-STATE_FOR = {Disposition.HUMAN: "needs_human", Disposition.RETRY: "retry_wait", Disposition.FAIL: "failed"}
+STATE_FOR = {
+    Disposition.HUMAN: ItemState.NEEDS_HUMAN,
+    Disposition.RETRY: ItemState.RETRY_WAIT,
+    Disposition.FAIL: ItemState.FAILED,
+}
 
 
 @dataclass(frozen=True)
@@ -34,16 +37,16 @@ class Promoted:
     text: str
 
 
-def expected_state(run: RunView) -> str:
+def expected_state(run: RunView) -> ItemState:
     """The state the run's error leads a first attempt to (its error family's disposition)."""
     if run.outcome == "ok":
-        return "done"
+        return ItemState.DONE
     if run.bundle is not None and run.bundle.disposition:
         return STATE_FOR[Disposition(run.bundle.disposition)]
-    cls = getattr(errors, run.error_kind or "", None)
-    if isinstance(cls, type) and issubclass(cls, PayerbotError):
+    cls = error_class(run.error_kind or "")
+    if cls is not None:
         return STATE_FOR[cls.disposition]
-    return "needs_human"  # an unexpected error goes to a person
+    return ItemState.NEEDS_HUMAN  # an unexpected error goes to a person
 
 
 def entry_name(run: RunView) -> str:
@@ -79,7 +82,7 @@ def promote(
         synthetic = CatalogInput(claim=claim, reason=reason, attachments=attachments)
     state = expected_state(run)
     expect: dict[str, Any] = {"state": state}
-    if state != "done":
+    if state != ItemState.DONE:
         expect["error_kind"] = run.error_kind
     elif kind == WorkKind.CLAIM_STATUS:
         expect["canonical_status"] = spec.claim_kind(str(claim)).category

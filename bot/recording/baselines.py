@@ -24,7 +24,7 @@ from bot.db import PageFingerprint, utcnow
 from bot.queue.sql import Database
 
 MAX_STATES = 6  # states kept per page: enough for a form and its outcomes, few enough to stay current
-pages: sa.Table = PageFingerprint.__table__  # type: ignore[assignment]
+pages = PageFingerprint.__table__
 _RECORD = re.compile(r"^(?=.*\d)[A-Za-z0-9_.-]{6,}$")  # a segment with a digit and some length: an id
 
 

@@ -24,16 +24,17 @@ import yaml
 from playwright.sync_api import Browser
 from pydantic import Field, StringConstraints, ValidationError, field_validator, model_validator
 
+from bot.documents import write_letter
 from bot.errors import ConfigError
 from bot.evidence import sha256_file
-from bot.models import AppealReason, NewItem, Strict, WorkKind
+from bot.models import AppealReason, ItemState, NewItem, Strict, WorkKind
 from bot.queue import submission_reference
 from bot.worker import Worker
 from portals import get_portal, payer_ids
 from sandbox import Knobs, SandboxAccount, SandboxServer, get_payer
-from scenarios.workspace import Workspace
+from scenarios.catalog.workspace import Workspace
 
-CATALOG_DIR = Path(__file__).parent / "catalog"
+CATALOG_DIR = Path(__file__).parent  # the entries lie beside the harness that runs them
 SYNTHETIC_APPROVER = "Catalog Reviewer (synthetic)"
 SYNTHETIC_EXPLANATION = "Synthetic catalog appeal: the service was medically necessary, see the letter."
 
@@ -54,7 +55,7 @@ class CatalogInput(Strict):
 
 
 class Expect(Strict):
-    state: Literal["done", "retry_wait", "failed", "needs_human"]
+    state: Literal[ItemState.DONE, ItemState.RETRY_WAIT, ItemState.FAILED, ItemState.NEEDS_HUMAN]
     error_kind: str | None = None
     canonical_status: str | None = None
     submissions: int | None = Field(default=None, ge=0, description="ledger entries for the item")
@@ -200,8 +201,6 @@ def _item(entry: Entry, ws: Workspace, account: str, sandbox: SandboxServer) -> 
             payload["fill_date"] = claim.service_date.isoformat()
         truth = claim
     if entry.kind == WorkKind.APPEAL_SUBMISSION:
-        from bot.demo import write_letter
-
         stem = re.sub(r"[^A-Za-z0-9-]", "", str(payload["claim_number"]))
         letter = write_letter(ws.documents, f"letter-{stem}.pdf", "Synthetic appeal letter.")
         attachments = [
@@ -278,7 +277,7 @@ def _check(result: EntryResult, item_id: int, ws: Workspace, state: Any, truth: 
     result.state, result.error_kind, result.error = view.state.value, view.last_error_kind, view.last_error
     result.canonical_status, result.confirmation_id = view.canonical_status, view.confirmation_id
     problems: list[str] = []
-    if view.state.value != expect.state:
+    if view.state != expect.state:
         problems.append(
             f"state {view.state.value}, expected {expect.state} ({view.last_error or 'no error'})"
         )
@@ -294,9 +293,9 @@ def _check(result: EntryResult, item_id: int, ws: Workspace, state: Any, truth: 
             problems.append(f"the portal recorded {len(ledger)} submissions, expected {expect.submissions}")
         if len(ledger) > 1:
             problems.append(f"submitted {len(ledger)} times")
-        if view.state.value == "done" and (not ledger or ledger[0].appeal_number != view.confirmation_id):
+        if view.state == ItemState.DONE and (not ledger or ledger[0].appeal_number != view.confirmation_id):
             problems.append("the stored confirmation is not the one the portal recorded")
-    elif view.state.value == "done":
+    elif view.state == ItemState.DONE:
         true_status = truth.category if entry.kind == WorkKind.CLAIM_STATUS else truth.decision.value
         if view.canonical_status != true_status:
             problems.append(f"status {view.canonical_status} differs from the sandbox's truth {true_status}")

@@ -30,7 +30,7 @@ from playwright.sync_api import BrowserContext, Locator, Page, Request
 from playwright.sync_api import Error as PlaywrightError
 from pydantic import BaseModel, Field
 
-from bot.errors import PayerbotError, PortalChanged
+from bot.errors import PayerbotError, PlannedStop, PortalChanged
 from bot.evidence import (
     PatientFields,
     learn_shown_values,
@@ -39,10 +39,10 @@ from bot.evidence import (
     screenshot_mask,
 )
 from bot.models import Payload
+from bot.recording.fingerprint import page_fingerprint
+from bot.recording.scrub import scrub_har, scrub_trace
 from bot.redact import PROCESS_SECRETS, Redactor
 from bot.steps import Outcome, Step, StepKind
-from scenarios.fingerprint import page_fingerprint
-from scenarios.scrub import scrub_har, scrub_trace
 
 PAGE_CHANGING = frozenset({StepKind.NAVIGATE, StepKind.CLICK})
 # a wait may end on new data (a list drawn by script), so its patient values are learned for scrubbing
@@ -53,12 +53,6 @@ BUNDLE_FILE = "bundle.json"
 # A request's patient values: the claim or Rx number and the PA number (each identifies one patient's
 # record), the fill date (a date of care) and the explanation. Not the approver: a colleague.
 REQUEST_PATIENT_FIELDS = ("claim_number", "pa_number", "fill_date", "explanation")
-
-
-class PlannedStop(PayerbotError):
-    """The run stopped where it was told to: before the submit click of a dry run or a replay."""
-
-    outcome = "stopped"
 
 
 class RecordMode(StrEnum):
