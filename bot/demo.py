@@ -26,12 +26,15 @@ from bot.documents import write_letter
 from bot.evidence import sha256_file
 from bot.migrate import upgrade
 from bot.models import FINAL_STATES, AppealReason, ItemState, NewItem, WorkKind
+from bot.portal import Portal
 from bot.queue import ItemView
 from bot.runner import BatchReport
 from bot.services import Services, build_services
 from bot.settings import Settings
 from bot.worker import Worker, open_browser
 from portals import get_portal, payer_ids
+from sandbox.data import Claim, PriorAuth
+from sandbox.payers import code_inboxes
 from sandbox.server import SandboxServer
 from vault import Keyring
 
@@ -117,9 +120,7 @@ def plan_items(
         wanted = per_payer + (n - per_payer * len(payers) if payer == payers[-1] else 0)
         n_pa = wanted // 3 if pas else 0
         for claim in rng.sample(claims, min(wanted - n_pa, len(claims))):
-            payload: dict[str, Any] = {"claim_number": claim.claim_number}
-            if portal_cls.needs_fill_date:
-                payload["fill_date"] = claim.service_date.isoformat()
+            payload = claim_fields(portal_cls, claim)
             items.append(
                 NewItem(kind=WorkKind.CLAIM_STATUS, payer=payer, account=accounts[payer], payload=payload)
             )
@@ -129,7 +130,7 @@ def plan_items(
                     kind=WorkKind.PA_STATUS,
                     payer=payer,
                     account=accounts[payer],
-                    payload={"pa_number": pa.pa_number},
+                    payload={"pa_number": pa.pa_number, **plan_of(pa)},
                 )
             )
         appealable = [c for c in claims if c.appealable]
@@ -140,21 +141,31 @@ def plan_items(
                 f"Appeal of claim {claim.claim_number}: please reconsider.",
             )
             payload = {
-                "claim_number": claim.claim_number,
+                **claim_fields(portal_cls, claim),
                 "reason": AppealReason.MEDICAL_NECESSITY.value,
                 "explanation": "The service was medically necessary; see the attached letter.",
                 "letter": {"path": letter.name, "sha256": sha256_file(letter)},
                 "approved_by": APPROVER,
                 "approved_at": datetime.now(UTC).isoformat(),
             }
-            if portal_cls.needs_fill_date:
-                payload["fill_date"] = claim.service_date.isoformat()
             items.append(
                 NewItem(
                     kind=WorkKind.APPEAL_SUBMISSION, payer=payer, account=accounts[payer], payload=payload
                 )
             )
     return items
+
+
+def claim_fields(portal_cls: type[Portal], claim: Claim) -> dict[str, Any]:
+    """How a work item names a sandbox claim: its number, its fill date where the portal looks
+    claims up by one, and its plan on a portal that serves several."""
+    fill = {"fill_date": claim.service_date.isoformat()} if portal_cls.needs_fill_date else {}
+    return {"claim_number": claim.claim_number, **fill, **plan_of(claim)}
+
+
+def plan_of(record: Claim | PriorAuth) -> dict[str, str]:
+    """A sandbox claim's or authorization's plan as a payload field, when it has one."""
+    return {"plan": record.plan} if record.plan is not None else {}
 
 
 def verify(services: Services, sandbox: SandboxServer) -> list[Check]:
@@ -166,13 +177,19 @@ def verify(services: Services, sandbox: SandboxServer) -> list[Check]:
         payload = item.payload
         expected: str | None
         if item.kind == WorkKind.CLAIM_STATUS:
-            truth = state.claims[payload["claim_number"]]
+            truth = state.claim(payload["claim_number"], payload.get("plan"))
+            if truth is None:
+                checks.append(_check(item, None, False, "no such claim in the sandbox"))
+                continue
             expected = truth.category
             got = (item.result or {}).get("category")
             got_code = (item.result or {}).get("status_code")
             correct_value = got == truth.category and got_code == truth.status_code
         elif item.kind == WorkKind.PA_STATUS:
-            pa = state.pas[payload["pa_number"]]
+            pa = state.pa(payload["pa_number"], payload.get("plan"))
+            if pa is None:
+                checks.append(_check(item, None, False, "no such authorization in the sandbox"))
+                continue
             expected = pa.decision.value
             correct_value = (item.result or {}).get("decision") == expected
         else:
@@ -265,7 +282,8 @@ def run_demo(
             lease_seconds=60,
             retry_base_seconds=0.5,
             retry_max_seconds=3,
-            **(base_settings or {}),
+            # where RxPress's e-mailed codes are read, set as a deployment sets its own relay
+            **{"code_inboxes": code_inboxes(sandbox.urls), **(base_settings or {})},
         )
         services = build_services(settings)
         upgrade(services.engine)

@@ -186,6 +186,11 @@ class UnknownSecondFactorPrompt(NeedsHuman):
     """The portal asked a security question the vault has no answer for."""
 
 
+class CodeInboxMissing(ConfigError, NeedsHuman):
+    """The payer sends its login code by e-mail or SMS and no usable inbox is configured for the
+    account (``PAYERBOT_CODE_INBOXES``); no login was tried."""
+
+
 class PortalChanged(NeedsHuman):
     """The portal's page no longer has a control the bot relies on."""
 

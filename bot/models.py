@@ -17,8 +17,10 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    SerializerFunctionWrapHandler,
     StringConstraints,
     field_validator,
+    model_serializer,
     model_validator,
 )
 
@@ -70,14 +72,29 @@ Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max
 # --- payloads ------------------------------------------------------------------------------
 
 
-class ClaimStatusRequest(Strict):
+class PortalRequest(Strict):
+    """What every request may carry: on a portal that serves several health plans, the plan."""
+
+    plan: Name | None = None
+
+    @model_serializer(mode="wrap")
+    def _plan_only_when_named(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # a request with no plan dumps (and digests) as it did before plans existed, so rows
+        # and idempotency keys written then still match
+        data: dict[str, Any] = handler(self)
+        if data.get("plan", "") is None:
+            del data["plan"]
+        return data
+
+
+class ClaimStatusRequest(PortalRequest):
     """Look up one claim. Pharmacy portals key claims by Rx number and fill date."""
 
     claim_number: Identifier
     fill_date: date | None = None
 
 
-class PaStatusRequest(Strict):
+class PaStatusRequest(PortalRequest):
     """Look up one prior authorization."""
 
     pa_number: Identifier
@@ -122,7 +139,7 @@ class AppealReason(StrEnum):
     OTHER = "other"
 
 
-class AppealRequest(Strict):
+class AppealRequest(PortalRequest):
     """An appeal a person has reviewed and approved; the bot only types it in."""
 
     claim_number: Identifier

@@ -13,8 +13,14 @@ NO_VALUE = frozenset({"", "—", "-", "n/a", "none"})
 
 def parse_us_date(text: str) -> date | None:
     """'01/31/2026' -> date(2026, 1, 31); a dash or 'N/A' -> None; anything else raises ValueError."""
+    return parse_date(text, "%m/%d/%Y")
+
+
+def parse_date(text: str, pattern: str) -> date | None:
+    """A date a portal shows in its own ``pattern`` ('%b %d, %Y': 'Jan 05, 2026'); a dash or 'N/A'
+    -> None; anything else raises ValueError."""
     value = text.strip()
-    return None if value.casefold() in NO_VALUE else datetime.strptime(value, "%m/%d/%Y").date()
+    return None if value.casefold() in NO_VALUE else datetime.strptime(value, pattern).date()
 
 
 def format_us_date(value: date) -> str:

@@ -1,9 +1,13 @@
 """What a payer module implements, and what the engine hands it.
 
-A portal class knows one payer's pages: its locators, its page steps, its status vocabulary. It does
-not know the queue, the vault or the model: the runner hands it a ``Page``, a ``StepRecorder`` and,
-for login, a ``LoginSecrets`` whose second factors are small callables. What every portal shares
-(sessions, retries, pacing, evidence, recording, status mapping) lives in the engine.
+A portal class is a payer's declarations (its ids, actions, second factor, claim numbers, plans,
+status vocabulary, the fields its pages show, the pages it shows instead of the one asked for, its
+content frame), its locators, and its intent methods (log in, check a claim, submit an appeal, find
+a submission). It does not know the queue, the vault or the model: the runner hands it a ``Page``,
+a ``StepRecorder`` and, for login, a ``LoginSecrets`` whose second factors are small callables.
+The rules every portal shares are the engine's: the page steps it inherits (``bot.page_steps``),
+the interruption checks (``bot.interruptions``), the readers (``bot.readers``), intake's refusals
+(``Portal.check_request``) and what an error after the submit gate means (``submit_through_gate``).
 """
 
 from __future__ import annotations
@@ -11,12 +15,14 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from enum import StrEnum
-from typing import ClassVar
+from typing import ClassVar, Literal
 
+from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Locator, Page
 
 from bot.documents import MAX_UPLOAD_BYTES, AppealFiles
-from bot.errors import IntakeError, UnsupportedAction
+from bot.errors import IntakeError, PortalError, PortalTimeout, Transient, UnsupportedAction
+from bot.interruptions import InterruptionWatch, Interstitial, Sign
 from bot.login import LoginSecrets, SecondFactorKind
 from bot.models import (
     AppealRequest,
@@ -29,6 +35,8 @@ from bot.models import (
     SubmissionResult,
     WorkKind,
 )
+from bot.navigation import NavigationTracker
+from bot.page_steps import PageSteps
 from bot.status import ClaimRule, PaRule
 from bot.steps import StepRecorder
 
@@ -54,8 +62,10 @@ The engine commits its "submitting" record here and raises if this worker's leas
 object must call it exactly once, and click submit only if it returned.
 """
 
+UNCONFIRMED_SUBMIT = "no confirmation after the submit click; reconcile before any new submit"
 
-class Portal:
+
+class Portal(PageSteps):
     """One payer's portal. Subclasses set the class attributes and implement their actions."""
 
     payer_id: ClassVar[str]
@@ -74,17 +84,36 @@ class Portal:
     known_fields: ClassVar[frozenset[str]] = frozenset()
     """The label of every value field the portal's pages show, patient data or not. A page that
     shows a field labelled otherwise has changed, and its screenshots mask the whole content area."""
+    sensitive_labels: ClassVar[tuple[str, ...]] = ()
+    """The labels of the fields that show patient data (``sensitive_locators``)."""
+    plans_required: ClassVar[bool] = False
+    """True on a portal that serves several health plans: every request names its ``plan``."""
+    plans: ClassVar[frozenset[str]] = frozenset()
+    """The plans such a portal serves, when it declares them; a request naming another is refused."""
+    interruptions: ClassVar[tuple[Sign, ...]] = ()
+    """What the portal shows instead of the page asked for (maintenance, CAPTCHA, expired password or
+    session, gateway or application error), in the order the engine checks them."""
+    content_frame: ClassVar[str | None] = None
+    """The title of the iframe the portal shows its pages in (beside a menu in the window), if any:
+    interruptions are looked for there too, a page still loading there is slowness, and patient
+    data is found there."""
+    not_found_words: ClassVar[str | None] = None
+    """How the portal's message begins when a step finds no such record ("No claim found")."""
+    interstitial: ClassVar[Interstitial | None] = None
+    """A page that may stand in for any other and that ``land`` passes with one click."""
+    busy_role: ClassVar[Literal["progressbar"] | None] = None
+    """The role of what the portal shows while it loads (a spinner)."""
 
     def __init__(self, page: Page, base_url: str, steps: StepRecorder) -> None:
         self.page = page
         self.base_url = base_url.rstrip("/")
         self.steps = steps
+        frames = (self.content_frame,) if self.content_frame else ()
+        self.watch = InterruptionWatch(page, self.display_name, self.interruptions, frames)
+        self.content = self.watch.root(self.content_frame)  # the window, or the content frame
         # the step recorder asks the portal what a failed step's page means
         steps.check_page = self.check_page
         steps.busy = self.is_busy
-
-    def url(self, path: str) -> str:
-        return f"{self.base_url}/{path.lstrip('/')}"
 
     # -- what the engine asks before any browser starts -----------------------------------------
 
@@ -115,6 +144,27 @@ class Portal:
             raise IntakeError(
                 f"payload.fill_date: {cls.display_name} looks claims up by Rx number and fill date",
                 field="payload.fill_date",
+            )
+        cls._check_plan(request.plan)
+
+    @classmethod
+    def _check_plan(cls, plan: str | None) -> None:
+        if plan is None and cls.plans_required:
+            known = f" (its plans: {', '.join(sorted(cls.plans))})" if cls.plans else ""
+            raise IntakeError(
+                f"payload.plan: {cls.display_name} serves several health plans; name one{known}",
+                field="payload.plan",
+            )
+        if plan is not None and not cls.plans_required:
+            raise IntakeError(
+                f"payload.plan: {cls.display_name} serves one plan; a request names none",
+                field="payload.plan",
+            )
+        if plan is not None and cls.plans and plan not in cls.plans:
+            raise IntakeError(
+                f"payload.plan: not a plan {cls.display_name} serves "
+                f"(its plans: {', '.join(sorted(cls.plans))})",
+                field="payload.plan",
             )
 
     # -- the session ----------------------------------------------------------------------------
@@ -151,27 +201,68 @@ class Portal:
     # -- what the engine needs to keep artifacts clean and runs classified ----------------------
 
     def check_page(self) -> None:
-        """Raise the matching error when the current page is maintenance, a CAPTCHA, an expired
-        session or a password-change demand. Called after navigations and on every failed step."""
+        """Raise the matching error when the current page is one of the declared ``interruptions``,
+        in the window or a declared frame. Called after navigations and on every failed step."""
+        self.watch.check()
 
     def is_busy(self, page: Page) -> bool:
-        """True while the portal shows a spinner or similar: a timeout then is slowness."""
-        return False
+        """True while the portal shows its ``busy_role`` (a spinner) or its content frame is still on
+        its way: a timeout then is slowness, not a changed portal."""
+        try:
+            if self.busy_role is not None and page.get_by_role(self.busy_role).first.is_visible():
+                return True
+            if self.content_frame is None:
+                return False
+            if NavigationTracker.of(page).child_frames_loading:
+                return True
+            frames = [f for f in page.frames if f.parent_frame is not None]
+            return any(f.evaluate("document.readyState") != "complete" for f in frames)
+        except PlaywrightError:
+            return self.content_frame is not None  # a frame gone mid-navigation is still loading
 
     def sensitive_locators(self) -> list[Locator]:
         """Elements showing patient data, masked in every screenshot, and whose texts every
         artifact is scrubbed of: names, member ids, dates of birth, dates of service and fill dates,
-        Rx numbers, drugs and services, prescribers, the typed explanation."""
-        return []
+        Rx numbers, drugs and services, prescribers, the typed explanation. By default the fields
+        labelled with one of ``sensitive_labels``."""
+        return [self.content.get_by_label(label, exact=True) for label in self.sensitive_labels]
 
     def content_area(self) -> Locator:
         """Where the portal shows its pages' content. A screenshot masks it whole when none of
         ``sensitive_locators`` matches on the page, or when ``field_labels`` shows a label
         outside ``known_fields`` (``bot.evidence.screenshot_mask``); the page's body when it
         matches nothing either."""
+        if self.content_frame is not None:
+            return self.page.get_by_title(self.content_frame, exact=True)
         return self.page.get_by_role("main")
 
     def field_labels(self) -> Locator:
         """The labels of the value fields the current page shows (the terms of its description
         lists, by default), compared with ``known_fields``."""
         return self.content_area().get_by_role("term")
+
+
+def submit_through_gate(
+    portal: Portal, request: AppealRequest, files: AppealFiles, reference: str, gate: SubmitGate
+) -> SubmissionResult:
+    """The portal's ``submit_appeal`` under the engine's rule for what an error means once the
+    gate has let the click through: the appeal may be recorded whatever the page says, so any
+    portal error that is not already transient becomes the transient ``UNCONFIRMED_SUBMIT``, and
+    the next attempt reconciles through the history before any new submit. Errors before the
+    gate (refusals, a changed form, a stale lease) pass unchanged.
+    """
+    gate_passed = False
+
+    def gate_then_click() -> None:
+        nonlocal gate_passed
+        gate()
+        gate_passed = True
+
+    try:
+        return portal.submit_appeal(request, files, reference, gate_then_click)
+    except Transient:
+        raise
+    except PortalError as exc:
+        if not gate_passed:
+            raise
+        raise PortalTimeout(f"{UNCONFIRMED_SUBMIT} ({type(exc).__name__})") from None

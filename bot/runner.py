@@ -21,6 +21,7 @@ from bot.errors import (
     AccountDisabled,
     AmbiguousSubmission,
     CaptchaShown,
+    CodeInboxMissing,
     DryRunStop,
     InternalError,
     LoginRejected,
@@ -44,7 +45,7 @@ from bot.models import (
     WorkKind,
     payload_digest,
 )
-from bot.portal import ACTION_FOR_KIND, Action, Portal
+from bot.portal import ACTION_FOR_KIND, Action, Portal, submit_through_gate
 from bot.queue.types import Batch, Evidence, LeasedItem, SubmissionRecord
 from bot.recording.recorder import RecordMode, RunInfo, RunRecorder, new_run_id
 from bot.redact import PROCESS_SECRETS, Redactor
@@ -137,7 +138,7 @@ class Runner:
             except StaleLease as exc:
                 log.warning("lease lost; stopping the batch", item_id=item.id, error=exc.message)
                 break
-            except (LoginRejected, CaptchaShown, AccountDisabled) as exc:
+            except (LoginRejected, CaptchaShown, AccountDisabled, CodeInboxMissing) as exc:
                 # this item is already running, so the sweep of queued items misses it
                 self._hand_account(batch, [item, *remaining], exc, report)
                 remaining = []
@@ -180,7 +181,7 @@ class Runner:
             for attempt_in_run in (1, 2):
                 try:
                     session.ensure()
-                except (LoginRejected, CaptchaShown):
+                except (LoginRejected, CaptchaShown, CodeInboxMissing):
                     raise
                 except PortalError as exc:
                     self._fail(item, exc, run_id)
@@ -194,7 +195,7 @@ class Runner:
                     run_id = new_run_id(item.id)  # the expired attempt kept its own run record
                     session.renew()
             raise AssertionError("unreachable")
-        except (StaleLease, LoginRejected, CaptchaShown, _LoginTrouble):
+        except (StaleLease, LoginRejected, CaptchaShown, CodeInboxMissing, _LoginTrouble):
             raise  # the batch decides: these concern the account or the lease, not this item
         except DryRunStop as exc:
             return ItemOutcome(item.id, "dry_run", error=exc.message, run_id=run_id)
@@ -364,7 +365,7 @@ class Runner:
 
         # private copies of the approved bytes, checked here and removed once the submit is over
         with appeal_files(request, self.s.settings.documents_dir, portal.max_upload_bytes) as files:
-            result = portal.submit_appeal(request, files, item.reference, gate)
+            result = submit_through_gate(portal, request, files, item.reference, gate)
         faults.point("after_click")
         evidence = capture_evidence(
             page,

@@ -9,6 +9,8 @@ database at once: exactly one attempt, never a retry that would lock the account
 Logins go only to the origin of the URL sealed with the account: a session handed a URL elsewhere
 refuses before any request, and each secret, as the vault reveals it, is registered with the
 login's step recorder, which types it only into a field whose page and document are that origin.
+A payer that sends its code by e-mail or SMS reads it from the inbox configured for the account
+(``PAYERBOT_CODE_INBOXES``); with none configured the session refuses, again before any request.
 """
 
 from __future__ import annotations
@@ -19,7 +21,14 @@ from typing import Any, cast
 from playwright.sync_api import Browser, BrowserContext, StorageState
 
 from bot.audit import AuditAction, AuditTrail
-from bot.errors import LoginRefused, LoginRejected, PortalError, RecordTampered, UntrustedPortalUrl
+from bot.errors import (
+    CodeInboxMissing,
+    LoginRefused,
+    LoginRejected,
+    PortalError,
+    RecordTampered,
+    UntrustedPortalUrl,
+)
 from bot.logging import get_logger
 from bot.login import CodeSource, LoginSecrets, SecondFactorKind
 from bot.origin import origin_of, url_problem
@@ -123,6 +132,26 @@ def lock_out(vault: Vault, audit: AuditTrail, payer: str, account: str, exc: Log
     )
 
 
+def code_source_for(
+    settings: Settings, portal_cls: type[Portal], payer: str, account: str, vault: Vault
+) -> InboxSource | None:
+    """Where the account's e-mailed or texted login code is read, for a payer that sends one.
+
+    Asked before any request: with no inbox configured a login would spend one of the account's
+    tries on a code it cannot read, so the account's items go to a person instead.
+    """
+    if portal_cls.second_factor != SecondFactorKind.OUT_OF_BAND:
+        return None
+    inbox = settings.code_inbox(payer, account)
+    where = f"the code inbox for {payer}/{account} (PAYERBOT_CODE_INBOXES)"
+    if inbox is None:
+        raise CodeInboxMissing(
+            f"{portal_cls.display_name} sends its login code by e-mail or SMS and PAYERBOT_CODE_INBOXES "
+            f"names no inbox for {payer} or {payer}/{account}; no login tried"
+        )
+    return InboxSource(inbox, where=where, clock=vault.clock)
+
+
 @dataclass
 class AccountSession:
     browser: Browser
@@ -134,6 +163,7 @@ class AccountSession:
     audit: AuditTrail
     settings: Settings
     state: StorageState | None = None
+    code_source: InboxSource | None = None  # the account's code inbox, when its payer sends codes
     verified: bool = False
     logins: int = field(default=0)
 
@@ -152,6 +182,10 @@ class AccountSession:
         """Have a session the portal accepts: the stored one if it still works, else one login."""
         if self.verified:
             return
+        if self.code_source is None:
+            self.code_source = code_source_for(
+                self.settings, self.portal_cls, self.payer, self.account, self.vault
+            )
         origin = self._sealed_origin()
         context = self.new_context()
         try:
@@ -182,10 +216,7 @@ class AccountSession:
     def _secrets(self, steps: StepRecorder, origin: str) -> LoginSecrets:
         """The account's secrets; each, as it is revealed, is remembered for scrubbing and may be
         typed only on ``origin`` (the login's step recorder checks)."""
-        out_of_band = None
-        if self.portal_cls.second_factor == SecondFactorKind.OUT_OF_BAND:
-            out_of_band = InboxSource(self.settings.inbox_url or self.portal_url, clock=self.vault.clock)
-        secrets = self.vault.login_secrets(self.payer, self.account, out_of_band=out_of_band)
+        secrets = self.vault.login_secrets(self.payer, self.account, out_of_band=self.code_source)
         code, answer = secrets.one_time_code, secrets.answer
 
         def revealed(value: str) -> str:

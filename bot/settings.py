@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import stat
@@ -13,6 +14,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from bot.code_inbox import CodeInbox, inbox_for, parse_entries
 from bot.errors import ConfigError
 from bot.logging import get_logger
 from bot.origin import origin_of, url_problem
@@ -76,7 +78,9 @@ class Settings(BaseSettings):
     vault_key: SecretStr | None = None
     vault_key_file: Path | None = None
 
-    inbox_url: str | None = None  # where out-of-band login codes are read (default: the portal's URL)
+    # where each payer's e-mailed or texted login codes are read: JSON, payer or payer/account -> inbox
+    code_inboxes: Annotated[dict[str, CodeInbox], NoDecode] = Field(default_factory=dict)
+    inbox_url: str | None = None  # replaced by code_inboxes; refused when set, so it is not ignored
 
     browser: Path | None = None
     browser_ws_endpoint: str | None = None
@@ -124,14 +128,31 @@ class Settings(BaseSettings):
                 raise ValueError(f"entry {number} {exc}") from None
         return tuple(normalized)
 
+    @field_validator("code_inboxes", mode="before")
+    @classmethod
+    def _code_inboxes(cls, value: object) -> object:
+        # each inbox is asked for a login's username and answers with its code: https unless loopback
+        if isinstance(value, str | bytes):
+            try:
+                value = json.loads(value or "{}")
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"is not JSON ({exc.msg} at character {exc.pos})") from None
+        return parse_entries(value)
+
     @field_validator("inbox_url")
     @classmethod
-    def _inbox_over_https(cls, value: str | None) -> str | None:
-        # the inbox is asked for the account's username and answers with its login code
-        problem = url_problem(value) if value else None
-        if problem is not None:
-            raise ValueError(f"PAYERBOT_INBOX_URL {problem}")
-        return value
+    def _inbox_url_replaced(cls, value: str | None) -> str | None:
+        if value:
+            raise ValueError(
+                "is no longer read: name each payer's inbox in PAYERBOT_CODE_INBOXES, e.g. "
+                '{"rxpress": {"source": "http", "url": "https://relay.example/codes/{username}", '
+                '"code_field": "code"}}'
+            )
+        return None
+
+    def code_inbox(self, payer: str, account: str) -> CodeInbox | None:
+        """Where ``payer/account``'s out-of-band codes are read: its own entry, else its payer's."""
+        return inbox_for(self.code_inboxes, payer, account)
 
     @field_validator("database_url")
     @classmethod

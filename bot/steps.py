@@ -17,11 +17,12 @@ from enum import StrEnum
 from pathlib import Path
 
 from playwright.sync_api import Error as PlaywrightError
-from playwright.sync_api import Locator, Page, Request, Response
+from playwright.sync_api import Locator, Page, Response
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from pydantic import BaseModel, Field
 
 from bot.errors import PortalChanged, PortalError, PortalServerError, PortalTimeout, SecretOriginMismatch
+from bot.navigation import NavigationTracker
 from bot.origin import origin_of
 
 
@@ -88,15 +89,12 @@ class StepRecorder:
         self.check_page = check_page
         self.busy = busy
         self.last_server_error: int | None = None
-        # the main frame's navigation request still waiting for its answer: while one is out,
-        # Playwright's evaluate and count wait for it with no timeout, so a failed step must not ask
-        self.pending_navigation: Request | None = None
+        # while the main frame waits for its next document, Playwright's evaluate and count wait
+        # for it with no timeout, so a failed step must not ask the page anything
+        self.navigation = NavigationTracker.of(page)
         # secret value -> the one origin it may be typed on (the session registers each as revealed)
         self._secret_origins: dict[str, str] = {}
         page.on("response", self._watch_response)
-        page.on("request", self._watch_request)
-        page.on("requestfailed", self._settle_request)
-        page.on("requestfinished", self._settle_request)
 
     # -- bookkeeping ---------------------------------------------------------------------------
 
@@ -104,18 +102,6 @@ class StepRecorder:
         kind = response.request.resource_type
         if kind in {"document", "xhr", "fetch"} and response.status >= 500:
             self.last_server_error = response.status
-        self._settle_request(response.request)
-
-    def _watch_request(self, request: Request) -> None:
-        try:
-            if request.is_navigation_request() and request.frame == self.page.main_frame:
-                self.pending_navigation = request
-        except PlaywrightError:  # a service worker's request has no frame
-            pass
-
-    def _settle_request(self, request: Request) -> None:
-        if request is self.pending_navigation:
-            self.pending_navigation = None
 
     def _path(self) -> str:
         url = self.page.url
@@ -165,7 +151,7 @@ class StepRecorder:
         """Turn a Playwright error into the portal error family that decides the item's fate."""
         # taken, not read: a status left behind would fail the next, healthy, step
         status, self.last_server_error = self.last_server_error, None
-        if self.pending_navigation is not None:
+        if self.navigation.main_frame_waiting:
             where = step.target or step.locator or step.kind
             return PortalTimeout(
                 f"the portal had not answered the page asked for when {step.kind} ({where}) timed out"

@@ -8,28 +8,12 @@ needs no change here; a renamed control ends in ``PortalChanged`` naming the loc
 
 from __future__ import annotations
 
-import re
-
-from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Locator, Page
 
 from bot.documents import AppealFiles
-from bot.errors import (
-    CaptchaShown,
-    LoginRejected,
-    NotFoundOnPortal,
-    PasswordExpired,
-    PortalChanged,
-    PortalError,
-    PortalMaintenance,
-    PortalServerError,
-    PortalTimeout,
-    PortalValidationError,
-    SecondFactorRejected,
-    SessionExpired,
-    Transient,
-    UnknownSecondFactorPrompt,
-)
+from bot.errors import PortalChanged
+from bot.interruptions import GATEWAY_ERROR_PAGE, heading, shown_text
+from bot.interruptions import Interruption as Shows
 from bot.login import LoginSecrets, SecondFactorKind
 from bot.models import (
     AppealReason,
@@ -39,14 +23,14 @@ from bot.models import (
     CodeSystem,
     PaReading,
     PaStatusRequest,
-    PayerCode,
     SubmissionLookup,
     SubmissionResult,
 )
 from bot.parsing import parse_money, parse_us_date
 from bot.portal import Action, Portal, SubmitGate
+from bot.readers import CodesTable, HistoryTable, read_codes, read_field
 from bot.status import ClaimRule, PaDecision, PaRule
-from bot.steps import StepRecorder, describe_locator
+from bot.steps import StepRecorder
 
 # The option labels of Meridian's "Reason for appeal" select.
 REASON_LABELS: dict[AppealReason, str] = {
@@ -62,8 +46,11 @@ REASON_LABELS: dict[AppealReason, str] = {
 PATIENT_LABELS = ("Patient name", "Member ID", "Date of birth")
 SENSITIVE_LABELS = (*PATIENT_LABELS, "Service date", "Service", "Explanation")
 
-# The "Type" column of the codes table on a claim page.
-CODE_TYPES: dict[str, CodeSystem] = {"Adjustment reason": CodeSystem.CARC, "Remark": CodeSystem.RARC}
+# The codes table on a claim page (its "Type" column names each code's system), and the appeal history.
+CODES = CodesTable(
+    system_column="Type", systems={"Adjustment reason": CodeSystem.CARC, "Remark": CodeSystem.RARC}
+)
+HISTORY = HistoryTable("appeal history", "Reference", "Appeal number", none_found="No appeals found")
 
 
 class MeridianPortal(Portal):
@@ -75,16 +62,22 @@ class MeridianPortal(Portal):
     history_reliable = True
     claim_number_pattern = r"^MH\d{10}$"
     # the terms of every description list on its claim, authorization and appeal pages
-    known_fields = frozenset(
-        {
-            *SENSITIVE_LABELS,
-            *("Claim number", "Status", "Billed amount", "Paid amount"),
-            *("Authorization number", "Valid from", "Valid to", "Decision reason"),
-            *("Reason for appeal", "Your reference", "Appeal letter (PDF)", "Attachments"),
-            *("Appeal number", "Reference", "Received"),
-        }
+    known_fields = frozenset(SENSITIVE_LABELS).union(
+        ("Claim number", "Status", "Billed amount", "Paid amount"),
+        ("Authorization number", "Valid from", "Valid to", "Decision reason"),
+        ("Reason for appeal", "Your reference", "Appeal letter (PDF)", "Attachments"),
+        ("Appeal number", "Reference", "Received"),
     )
-    max_upload_bytes = 10 * 1024 * 1024  # its sandbox sets no limit; the default until the payer states one
+    sensitive_labels = SENSITIVE_LABELS
+    not_found_words = "No claim found"  # the appeal wizard's message for a claim it does not know
+    # what the portal shows instead of the page asked for
+    interruptions = (
+        heading("Scheduled maintenance", Shows.MAINTENANCE),
+        heading("Verify you are human", Shows.CAPTCHA),
+        shown_text("Your password has expired", Shows.PASSWORD_EXPIRED),
+        shown_text("Your session has expired", Shows.SESSION_EXPIRED),
+        GATEWAY_ERROR_PAGE,
+    )
 
     # Meridian's claim vocabulary in X12 277 terms: each wording with the category and the claim
     # status code (STC01-2) Meridian shows it for; none where Meridian gives none.
@@ -122,12 +115,6 @@ class MeridianPortal(Portal):
         self.verify = p.get_by_role("button", name="Verify", exact=True)
         self.sign_out = p.get_by_role("link", name="Sign out", exact=True)
         self.alert = p.get_by_role("alert")
-        # what the portal shows instead of the page asked for
-        self.maintenance = p.get_by_role("heading", name="Scheduled maintenance")
-        self.captcha = p.get_by_role("heading", name="Verify you are human")
-        self.password_expired = p.get_by_text("Your password has expired")
-        self.session_expired = p.get_by_text("Your session has expired")
-        self.gateway_error = p.get_by_role("heading", name=re.compile(r"^5\d\d\b"))
         # lookups: the search form, then the result's regions
         self.search_form = p.get_by_role("search")
         self.search = self.search_form.get_by_role("button", name="Search", exact=True)
@@ -154,43 +141,28 @@ class MeridianPortal(Portal):
     # -- the session ----------------------------------------------------------------------------
 
     def is_logged_in(self) -> bool:
-        try:
-            self.steps.goto(self.url("/dashboard"), target="/dashboard")
-        except SessionExpired:
-            return False
-        self.steps.expect(self.sign_out.or_(self.sign_in).first, target="signed-in check")
-        return self.steps.read_optional(self.sign_out) is not None
+        return self.session_shows("/dashboard", self.sign_out, self.sign_in)
 
     def login(self, secrets: LoginSecrets) -> None:
-        self.steps.goto(self.url("/login"), target="/login")
-        self.steps.fill(self.username, secrets.username)
-        self.steps.fill(self.password, secrets.password.get_secret_value())
-        self.steps.click(self.sign_in, navigates=True)  # the one login POST; never repeated
-        self._land(self.one_time_code.or_(self.alert), "sign-in outcome")
-        refusal = self.steps.read_optional(self.alert)
-        if refusal is not None:
-            raise LoginRejected(f"{self.display_name} refused the sign-in: {refusal}")
-        if secrets.one_time_code is None:
-            raise UnknownSecondFactorPrompt(
-                f"{self.display_name} asks for a one-time code and the vault holds no TOTP secret"
-            )
-        self.steps.fill(self.one_time_code, secrets.one_time_code())
+        self.open("/login")
+        self.enter_password(secrets, self.username, self.password, self.sign_in, navigates=True)
+        self.sign_in_outcome(self.one_time_code, self.alert, "sign-in")
+        code = self.code_from_vault(
+            secrets, asked="a one-time code", lacking="the vault holds no TOTP secret"
+        )
+        self.steps.fill(self.one_time_code, code)
         self.steps.click(self.verify, navigates=True)
-        self._land(self.sign_out.or_(self.alert), "one-time code outcome")
-        refusal = self.steps.read_optional(self.alert)
-        if refusal is not None:
-            raise SecondFactorRejected(f"{self.display_name} refused the one-time code: {refusal}")
+        self.sign_in_outcome(self.sign_out, self.alert, "one-time code", second_factor=True)
 
     # -- lookups --------------------------------------------------------------------------------
 
     def _search(self, path: str, label: str, number: str, result: Locator, what: str) -> None:
-        self.steps.goto(self.url(path), target=path)
+        self.open(path)
         self.steps.fill(self.search_form.get_by_label(label, exact=True), number, safe=True)
         self.steps.click(self.search, navigates=True)
         not_found = self.empty.filter(has_text=f"No {what} found")
-        self._land(result.or_(not_found), f"{what} search result")
-        if self.steps.read_optional(not_found) is not None:
-            raise NotFoundOnPortal(f"{self.display_name} has no {what} {number}")
+        self.land(result.or_(not_found), f"{what} search result")
+        self.found_nothing(not_found, f"{what} {number}")
 
     def _patient(self, region: Locator, care: Locator) -> tuple[str, ...]:
         """The patient fields of a claim or authorization page, and its date or kind of care."""
@@ -198,37 +170,17 @@ class MeridianPortal(Portal):
         return tuple(self.steps.read(field) for field in (*who, care))
 
     def check_claim_status(self, request: ClaimStatusRequest) -> ClaimReading:
-        self._search("/claims", "Claim number", request.claim_number, self.claim, "claim")
-        shown = self.steps.read(self.claim.get_by_label("Claim number", exact=True))
-        if shown != request.claim_number:
-            raise PortalChanged("the claim page shows another claim than the one searched for")
-        status_field = self.claim.get_by_label("Status", exact=True)
-        status = self.steps.read(status_field)
-        if not status:
-            raise PortalChanged("the claim page shows no status", locator=describe_locator(status_field))
-        paid = self.steps.read(self.claim.get_by_label("Paid amount", exact=True))
+        number, claim = request.claim_number, self.claim
+        self._search("/claims", "Claim number", number, claim, "claim")
+        read_field(self.steps, claim, "Claim number", page="claim page", equals=number)
+        status = read_field(self.steps, claim, "Status", page="claim page")
+        paid = self.steps.read(claim.get_by_label("Paid amount", exact=True))
         return ClaimReading(
-            claim_number=request.claim_number,
+            claim_number=number,
             status_text=status,
-            codes=self._codes(),
+            codes=read_codes(self.steps, self.codes, CODES, what="codes table"),
             paid_amount=parse_money(paid),
             sensitive=self._patient(self.patient, self.claim.get_by_label("Service date", exact=True)),
-        )
-
-    def _codes(self) -> tuple[PayerCode, ...]:
-        if self.steps.read_optional(self.codes.get_by_role("row").first) is None:
-            return ()
-        header, *rows = self.steps.table(self.codes.get_by_role("row"))
-        column = {name: i for i, name in enumerate(header)}
-        if not {"Type", "Code", "Description"} <= set(column):
-            raise PortalChanged(f"the codes table has columns {header}", locator=describe_locator(self.codes))
-        return tuple(
-            PayerCode(
-                system=CODE_TYPES.get(row[column["Type"]], CodeSystem.PAYER),
-                code=row[column["Code"]],
-                description=row[column["Description"]] or None,
-            )
-            for row in rows
         )
 
     def check_pa_status(self, request: PaStatusRequest) -> PaReading:
@@ -236,15 +188,9 @@ class MeridianPortal(Portal):
             "/authorizations", "Authorization number", request.pa_number, self.authorization, "authorization"
         )
         region = self.authorization
-        status_field = region.get_by_label("Status", exact=True)
-        status = self.steps.read(status_field)
-        if not status:
-            raise PortalChanged(
-                "the authorization page shows no status", locator=describe_locator(status_field)
-            )
         return PaReading(
             pa_number=request.pa_number,
-            status_text=status,
+            status_text=read_field(self.steps, region, "Status", page="authorization page"),
             valid_from=parse_us_date(self.steps.read(region.get_by_label("Valid from", exact=True))),
             valid_to=parse_us_date(self.steps.read(region.get_by_label("Valid to", exact=True))),
             detail=self.steps.read_optional(region.get_by_label("Decision reason", exact=True)),
@@ -253,105 +199,39 @@ class MeridianPortal(Portal):
 
     # -- appeals --------------------------------------------------------------------------------
 
-    def _wizard_step(self, next_control: Locator, step: str, claim_number: str) -> None:
-        """Wait for the next step (or a validation message) and raise on the message."""
-        self._land(next_control.or_(self.alert), f"appeal {step} step")
-        message = self.steps.read_optional(self.alert)
-        if message == "No claim found":
-            raise NotFoundOnPortal(f"{self.display_name} has no claim {claim_number}")
-        if message is not None:
-            raise PortalValidationError(
-                f"{self.display_name} refused the appeal before the {step} step: {message}"
-            )
+    def _wizard_step(self, next_control: Locator, step: str) -> None:
+        """Wait for the wizard's next step; a message instead is a refusal ("No claim found": none)."""
+        refused = f"the appeal before the {step} step"
+        self.proceed(next_control, self.alert, f"appeal {step} step", refused=refused)
 
     def submit_appeal(
         self, request: AppealRequest, files: AppealFiles, reference: str, gate: SubmitGate
     ) -> SubmissionResult:
         number = request.claim_number
-        self.steps.goto(self.url("/appeals/new?restart=1"), target="/appeals/new")
+        self.open("/appeals/new?restart=1")
         self.steps.fill(self.wizard_claim_number, number, safe=True)
         self.steps.click(self.continue_, navigates=True)
-        self._wizard_step(self.reason, "reason", number)
+        self._wizard_step(self.reason, "reason")
         self.steps.select(self.reason, REASON_LABELS[request.reason])
         self.steps.fill(self.explanation, request.explanation)
         self.steps.fill(self.reference, reference, safe=True)
         self.steps.click(self.continue_, navigates=True)
-        self._wizard_step(self.letter, "documents", number)
+        self._wizard_step(self.letter, "documents")
         self.steps.upload(self.letter, [files.letter])
         if files.attachments:
             self.steps.upload(self.attachments, list(files.attachments))
         self.steps.click(self.upload_and_continue, navigates=True)
-        self._wizard_step(self.submit, "review", number)
+        self._wizard_step(self.submit, "review")
         for label, expected in (("Claim number", number), ("Your reference", reference)):
             if self.steps.read(self.page.get_by_label(label, exact=True).last) != expected:
                 raise PortalChanged(f"the review page shows another {label.lower()} than was entered")
         self.steps.check(self.confirm)
-        self.steps.expect(self.submit, target="submit")
-        gate()  # commits "submitting" and refuses a stale lease; only then the click
-        try:
-            self.steps.click(self.submit)  # a hung answer must not hold us past the timeout
-            self._land(self.received.or_(self.alert), "appeal confirmation")
-            if self.steps.read_optional(self.alert) is not None:
-                raise PortalChanged("the portal answered the submit with a message instead of a confirmation")
-            confirmation = self.steps.read(self.appeal_number)
-        except Transient:
-            raise
-        except PortalError as exc:
-            # the click happened: whatever the page says now, the appeal may be recorded
-            raise PortalTimeout(
-                f"no confirmation after the submit click ({type(exc).__name__}); "
-                "look the reference up in the appeal history before any new submit"
-            ) from None
-        return SubmissionResult(confirmation_id=confirmation, reference=reference)
+        self.click_submit(self.submit, gate)
+        confirmed = self.received
+        number = self.confirmation(confirmed, self.alert, "appeal confirmation", number=self.appeal_number)
+        return SubmissionResult(confirmation_id=number, reference=reference)
 
     def find_submission(self, reference: str) -> SubmissionLookup:
-        self.steps.goto(self.url("/appeals"), target="/appeals")
-        self.steps.fill(self.search_form.get_by_label("Reference", exact=True), reference, safe=True)
-        self.steps.click(self.search, navigates=True)
-        none_found = self.empty.filter(has_text="No appeals found")
-        self._land(self.history.or_(none_found), "appeal history")
-        if self.steps.read_optional(none_found) is not None:
-            return SubmissionLookup(reference=reference, found=False)
-        header, *rows = self.steps.table(self.history.get_by_role("row"))
-        column = {name: i for i, name in enumerate(header)}
-        if not {"Reference", "Appeal number"} <= set(column):
-            raise PortalChanged(
-                f"the appeal history has columns {header}", locator=describe_locator(self.history)
-            )
-        numbers = [row[column["Appeal number"]] for row in rows if row[column["Reference"]] == reference]
-        # newest first: the last match is the first submission
-        return SubmissionLookup(
-            reference=reference, found=bool(numbers), confirmation_id=numbers[-1] if numbers else None
-        )
-
-    # -- what the engine needs ------------------------------------------------------------------
-
-    def _land(self, expected: Locator, target: str) -> None:
-        """Wait for the expected page, or one the portal shows instead, and classify the latter."""
-        interruptions = self.maintenance.or_(self.captcha).or_(self.password_expired)
-        interruptions = interruptions.or_(self.session_expired).or_(self.gateway_error)
-        self.steps.expect(expected.or_(interruptions).first, target=target)
-        self.steps.after_navigation()  # check_page, then any 5xx the page answered
-
-    @staticmethod
-    def _shows(locator: Locator) -> bool:
-        return locator.count() > 0 and locator.first.is_visible()
-
-    def check_page(self) -> None:
-        try:
-            if self._shows(self.maintenance):
-                raise PortalMaintenance(f"{self.display_name} shows its scheduled-maintenance page")
-            if self._shows(self.captcha):
-                raise CaptchaShown(f"{self.display_name} shows a CAPTCHA")
-            if self._shows(self.password_expired):
-                raise PasswordExpired(f"{self.display_name} demands a password change")
-            if self._shows(self.session_expired):
-                raise SessionExpired(f"{self.display_name} ended the session")
-            if self._shows(self.gateway_error):
-                heading = self.gateway_error.first.inner_text().strip()
-                raise PortalServerError(f"{self.display_name} answered with a gateway error page ({heading})")
-        except PlaywrightError:
-            return  # the page is mid-navigation; the next step will look again
-
-    def sensitive_locators(self) -> list[Locator]:
-        return [self.page.get_by_label(label, exact=True) for label in SENSITIVE_LABELS]
+        self.open("/appeals")
+        field = self.search_form.get_by_label("Reference", exact=True)
+        return self.search_history(field, self.search, self.history, HISTORY, reference, navigates=True)

@@ -10,31 +10,12 @@ unconfirmed submission to a person instead of submitting again.
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
-from datetime import date
-
-from playwright.sync_api import Error as PlaywrightError
-from playwright.sync_api import FrameLocator, Locator, Page, Request
+from playwright.sync_api import Locator, Page
 
 from bot.documents import AppealFiles
-from bot.errors import (
-    CaptchaShown,
-    IntakeError,
-    LoginRejected,
-    NotFoundOnPortal,
-    PasswordExpired,
-    PortalChanged,
-    PortalError,
-    PortalMaintenance,
-    PortalServerError,
-    PortalTimeout,
-    PortalValidationError,
-    SecondFactorRejected,
-    SessionExpired,
-    Transient,
-    UnknownSecondFactorPrompt,
-)
+from bot.errors import PortalChanged
+from bot.interruptions import GATEWAY_ERROR_PAGE, heading, shown_text
+from bot.interruptions import Interruption as Shows
 from bot.login import LoginSecrets, SecondFactorKind
 from bot.models import (
     AppealReason,
@@ -44,14 +25,14 @@ from bot.models import (
     CodeSystem,
     PaReading,
     PaStatusRequest,
-    PayerCode,
     SubmissionLookup,
     SubmissionResult,
 )
-from bot.parsing import format_us_date, parse_money, parse_us_date
+from bot.parsing import format_us_date, parse_money
 from bot.portal import Action, Portal, SubmitGate
+from bot.readers import CodesTable, HistoryTable, read_codes, read_details, shown_date
 from bot.status import ClaimRule, PaDecision, PaRule
-from bot.steps import StepRecorder, describe_locator
+from bot.steps import StepRecorder
 
 # The option labels of RxPress's "Reason for redetermination" select.
 REASON_LABELS: dict[AppealReason, str] = {
@@ -68,38 +49,13 @@ PATIENT_LABELS = ("Patient name", "Cardholder ID", "Date of birth")
 # the typed explanation
 PRESCRIPTION_LABELS = ("Rx number", "Fill date", "Drug")
 SENSITIVE_LABELS = (*PATIENT_LABELS, *PRESCRIPTION_LABELS, "Explanation")
-NO_CLAIM = "No claim found"
 Field = tuple[str, str, bool]  # a search field's label, its value, and whether the value may be recorded
-GATEWAY_HEADING = re.compile(r"^5\d\d\b")  # the load balancer's bare "502 Bad Gateway" page
-
-
-@dataclass(frozen=True)
-class Interruptions:
-    """The pages RxPress shows instead of the one asked for, in the window or in the work area."""
-
-    maintenance: Locator
-    captcha: Locator
-    password_expired: Locator
-    timed_out: Locator
-    gateway_error: Locator
-
-    @classmethod
-    def on(cls, root: Page | FrameLocator) -> Interruptions:
-        return cls(
-            maintenance=root.get_by_role("heading", name="System Unavailable"),
-            captcha=root.get_by_role("heading", name="Security Check"),
-            password_expired=root.get_by_role("heading", name="Password Expired"),
-            timed_out=root.get_by_text("Your session has timed out"),
-            gateway_error=root.get_by_role("heading", name=GATEWAY_HEADING),
-        )
-
-    def any(self) -> Locator:
-        return (
-            self.maintenance.or_(self.captcha)
-            .or_(self.password_expired)
-            .or_(self.timed_out)
-            .or_(self.gateway_error)
-        )
+PAGE = "RxPress PBM page"  # how errors name a page of the work area
+WORK_AREA = "Work area"  # the title of the iframe every lookup and request shows in
+CODES = CodesTable(system=CodeSystem.NCPDP_REJECT)  # its reject codes are NCPDP's
+HISTORY = HistoryTable(
+    "redetermination history", "Your reference", "Redetermination number", "No redetermination requests found"
+)
 
 
 class RxPressPortal(Portal):
@@ -112,17 +68,24 @@ class RxPressPortal(Portal):
     claim_number_pattern = r"^\d{7}$"  # claims are Rx numbers
     needs_fill_date = True
     # the row headers of every detail table in its work area
-    known_fields = frozenset(
-        {
-            *SENSITIVE_LABELS,
-            *("Claim status", "Amount billed", "Plan paid"),
-            *("PA number", "PA status", "Effective date", "Expiration date", "Reason"),
-            *("Reason for redetermination", "Your reference", "Redetermination letter (PDF)", "Attachments"),
-            *("Redetermination number", "Received", "Status"),
-        }
+    known_fields = frozenset(SENSITIVE_LABELS).union(
+        ("Claim status", "Amount billed", "Plan paid"),
+        ("PA number", "PA status", "Effective date", "Expiration date", "Reason"),
+        ("Reason for redetermination", "Your reference", "Redetermination letter (PDF)", "Attachments"),
+        ("Redetermination number", "Received", "Status"),
     )
-    max_upload_bytes = 10 * 1024 * 1024  # its sandbox sets no limit; the default until the payer states one
     remember_device = True  # tick "Remember this device" so that a kept session skips the code
+    # what the portal shows instead of the page asked for, in the window or in its work area
+    interruptions = (
+        heading("System Unavailable", Shows.MAINTENANCE),
+        heading("Security Check", Shows.CAPTCHA),
+        heading("Password Expired", Shows.PASSWORD_EXPIRED),
+        shown_text("Your session has timed out", Shows.SESSION_EXPIRED),
+        GATEWAY_ERROR_PAGE,
+    )
+    content_frame = WORK_AREA
+    sensitive_labels = SENSITIVE_LABELS
+    not_found_words = "No claim found"
 
     # RxPress's claim vocabulary in X12 277 terms (the sandbox's wording module says why each).
     claim_statuses = {
@@ -153,11 +116,7 @@ class RxPressPortal(Portal):
         self.log_out = p.get_by_role("link", name="Log Out", exact=True)
         self.alert = p.get_by_role("alert")
         self.menu = p.get_by_role("navigation", name="Menu")
-        self.top = Interruptions.on(p)
-        # the work area: an iframe whose page changes with the menu
-        self.work = p.get_by_title("Work area", exact=True).content_frame
-        w = self.work
-        self.in_work = Interruptions.on(w)
+        self.work = w = self.content  # the work area: an iframe whose page changes with the menu
         self.work_alert = w.get_by_role("alert")
         self.work_status = w.get_by_role("status")
         self.search_form = w.get_by_role("search")
@@ -171,53 +130,32 @@ class RxPressPortal(Portal):
         self.received = w.get_by_role("heading", name="Redetermination request received", exact=True)
         self.rd_number = w.get_by_label("Redetermination number", exact=True)
         self.history = w.get_by_role("table", name="Redetermination requests", exact=True)
-        # the work area's own navigations, which the step recorder (main frame only) does not see
-        self._frame_loads: set[Request] = set()
-        page.on("request", self._frame_load_started)
-        page.on("requestfinished", self._frame_load_done)
-        page.on("requestfailed", self._frame_load_done)
 
     # -- the session ----------------------------------------------------------------------------
 
     def is_logged_in(self) -> bool:
-        try:
-            self.steps.goto(self.url("/main"), target="/main")
-        except SessionExpired:
-            return False
-        self.steps.expect(self.log_out.or_(self.log_in).first, target="logged-in check")
-        return self.steps.read_optional(self.log_out) is not None
+        return self.session_shows("/main", self.log_out, self.log_in)
 
     def login(self, secrets: LoginSecrets) -> None:
-        self.steps.goto(self.url("/login"), target="/login")
-        self.steps.fill(self.user_id, secrets.username)
-        self.steps.fill(self.password, secrets.password.get_secret_value())
-        self.steps.click(self.log_in, navigates=True)  # the one login POST; never repeated
-        self._land(self.security_code.or_(self.log_out).or_(self.alert), "log-in outcome")
-        refusal = self.steps.read_optional(self.alert)
-        if refusal is not None:
-            raise LoginRejected(f"{self.display_name} refused the log-in: {refusal}")
+        self.open("/login")
+        self.enter_password(secrets, self.user_id, self.password, self.log_in, navigates=True)
+        self.sign_in_outcome(self.security_code.or_(self.log_out), self.alert, "log-in")
         if self.steps.read_optional(self.log_out) is not None:
             return  # a remembered device: no code asked
-        if secrets.one_time_code is None:
-            raise UnknownSecondFactorPrompt(
-                f"{self.display_name} asks for the security code it e-mailed and no inbox is configured"
-            )
-        self.steps.fill(self.security_code, secrets.one_time_code())
+        asked, lacking = "the security code it e-mailed", "no inbox is configured"
+        self.steps.fill(self.security_code, self.code_from_vault(secrets, asked=asked, lacking=lacking))
         if self.remember_device:
             self.steps.check(self.remember)
         self.steps.click(self.verify, navigates=True)
-        self._land(self.log_out.or_(self.alert), "security code outcome")
-        refusal = self.steps.read_optional(self.alert)
-        if refusal is not None:
-            raise SecondFactorRejected(f"{self.display_name} refused the security code: {refusal}")
+        self.sign_in_outcome(self.log_out, self.alert, "security code", second_factor=True)
 
     # -- the work area --------------------------------------------------------------------------
 
     def _open(self, menu_item: str, expected: Locator) -> None:
         """Load the menu page and open one item of the menu in the work area."""
-        self.steps.goto(self.url("/main"), target="/main")
+        self.open("/main")
         self.steps.click(self.menu.get_by_role("link", name=menu_item, exact=True))
-        self._land_work(expected, menu_item)
+        self.land(expected, menu_item, frame=WORK_AREA)
 
     def _search(self, menu_item: str, fields: list[Field], result: Locator, what: str) -> None:
         """Search from a menu page; raise NotFoundOnPortal when the portal finds nothing."""
@@ -226,94 +164,42 @@ class RxPressPortal(Portal):
             self.steps.fill(self.search_form.get_by_label(label, exact=True), value, safe=safe)
         self.steps.click(self.search)
         nothing = self.work_status.filter(has_text=f"No {what} found")
-        self._land_work(result.or_(nothing).or_(self.work_alert), f"{what} search result")
-        self._raise_messages(what)
-        if self.steps.read_optional(nothing) is not None:
-            # named by its labels: an Rx number and a fill date are the patient's, and errors reach logs
-            given = " and ".join(label for label, _, _ in fields)
-            raise NotFoundOnPortal(f"{self.display_name} has no {what} for the {given} given")
-
-    def _raise_messages(self, what: str) -> None:
-        if self.steps.read_optional(self.work_alert) is None:
-            return
-        messages = self.steps.read_all(self.work_alert)
-        if any(m.startswith(NO_CLAIM) for m in messages):
-            raise NotFoundOnPortal(f"{self.display_name}: {' '.join(messages)}")
-        raise PortalValidationError(f"{self.display_name} refused the {what}: {' '.join(messages)}")
-
-    def _fill_date(self, request: ClaimStatusRequest | AppealRequest) -> date:
-        if request.fill_date is None:
-            raise IntakeError(
-                f"payload.fill_date: {self.display_name} looks claims up by Rx number and fill date",
-                field="payload.fill_date",
-            )
-        return request.fill_date
-
-    def _details(self, table: Locator, needed: tuple[str, ...]) -> dict[str, str]:
-        """A detail table (a row header and its value on each row), read in one step."""
-        rows = self.steps.table(table.get_by_role("row"))
-        details = {row[0]: row[1] for row in rows if len(row) == 2}
-        for label in needed:
-            if not details.get(label):
-                cell = describe_locator(table.get_by_label(label, exact=True))
-                raise PortalChanged(f"the {self.display_name} page shows no '{label}'", locator=cell)
-        return details
-
-    def _date(self, shown: dict[str, str], label: str) -> date | None:
-        try:
-            return parse_us_date(shown.get(label, ""))
-        except ValueError:
-            raise PortalChanged(
-                f"the {self.display_name} page shows '{label}' in another date format"
-            ) from None
+        target, refused = f"{what} search result", f"the {what}"
+        self.proceed(result.or_(nothing), self.work_alert, target, refused=refused, frame=WORK_AREA)
+        # named by its labels: an Rx number and a fill date are the patient's, and errors reach logs
+        self.found_nothing(nothing, f"{what} for the {' and '.join(label for label, _, _ in fields)} given")
 
     def check_claim_status(self, request: ClaimStatusRequest) -> ClaimReading:
-        fill = self._fill_date(request)
-        number = request.claim_number
+        number, fill = request.claim_number, request.fill_date
+        assert fill is not None  # check_request refused a claim without one (intake, lease)
         # the Rx number and fill date identify a patient's prescription: never written into the steps
         fields = [("Rx number", number, False), ("Fill date", format_us_date(fill), False)]
         self._search("Claim Inquiry", fields, self.claim_detail, "claim")
-        shown = self._details(self.claim_detail, ("Claim status", *PATIENT_LABELS, *PRESCRIPTION_LABELS))
-        if (shown["Rx number"], self._date(shown, "Fill date")) != (number, fill):
-            raise PortalChanged("the claim page shows another claim than the one searched for")
+        needs = ("Claim status", *PATIENT_LABELS, *PRESCRIPTION_LABELS)
+        shown = read_details(
+            self.steps, self.claim_detail, page=PAGE, needs=needs, equals={"Rx number": number}
+        )
+        if shown_date(shown, "Fill date", page=PAGE) != fill:
+            raise PortalChanged("the claim page shows another fill date than the one asked for")
         return ClaimReading(
             claim_number=number,
             status_text=shown["Claim status"],
-            codes=self._reject_codes(),
+            codes=read_codes(self.steps, self.rejects, CODES, what="reject codes table"),
             paid_amount=parse_money(shown.get("Plan paid", "")),
             sensitive=tuple(shown[label] for label in (*PATIENT_LABELS, *PRESCRIPTION_LABELS)),
-        )
-
-    def _reject_codes(self) -> tuple[PayerCode, ...]:
-        if self.steps.read_optional(self.rejects.get_by_role("row").first) is None:
-            return ()
-        header, *rows = self.steps.table(self.rejects.get_by_role("row"))
-        column = {name: i for i, name in enumerate(header)}
-        if not {"Code", "Description"} <= set(column):
-            raise PortalChanged(
-                f"the reject codes table has columns {header}", locator=describe_locator(self.rejects)
-            )
-        return tuple(
-            PayerCode(
-                system=CodeSystem.NCPDP_REJECT,
-                code=row[column["Code"]],
-                description=row[column["Description"]] or None,
-            )
-            for row in rows
         )
 
     def check_pa_status(self, request: PaStatusRequest) -> PaReading:
         number = request.pa_number
         fields = [("PA number", number, True)]
         self._search("Prior Authorization Status", fields, self.pa_detail, "prior authorization")
-        shown = self._details(self.pa_detail, ("PA number", "PA status", *PATIENT_LABELS, "Drug"))
-        if shown["PA number"] != number:
-            raise PortalChanged("the PA page shows another authorization than the one searched for")
+        needs = ("PA status", *PATIENT_LABELS, "Drug")
+        shown = read_details(self.steps, self.pa_detail, page=PAGE, needs=needs, equals={"PA number": number})
         return PaReading(
             pa_number=number,
             status_text=shown["PA status"],
-            valid_from=self._date(shown, "Effective date"),
-            valid_to=self._date(shown, "Expiration date"),
+            valid_from=shown_date(shown, "Effective date", page=PAGE),
+            valid_to=shown_date(shown, "Expiration date", page=PAGE),
             detail=shown.get("Reason") or None,
             sensitive=tuple(shown[label] for label in (*PATIENT_LABELS, "Drug")),
         )
@@ -323,9 +209,8 @@ class RxPressPortal(Portal):
     def submit_appeal(
         self, request: AppealRequest, files: AppealFiles, reference: str, gate: SubmitGate
     ) -> SubmissionResult:
-        fill = self._fill_date(request)
-        number = request.claim_number
-        form = self.request_form
+        number, fill, form = request.claim_number, request.fill_date, self.request_form
+        assert fill is not None  # check_request refused an appeal without one (intake, lease)
         self._open("Request a Redetermination", form)
         self.steps.fill(form.get_by_label("Rx number", exact=True), number)
         self.steps.fill(form.get_by_label("Fill date", exact=True), format_us_date(fill))
@@ -339,115 +224,23 @@ class RxPressPortal(Portal):
             attachments = form.get_by_label("Supporting documents (optional)", exact=True)
             self.steps.upload(attachments, list(files.attachments))
         self.steps.click(form.get_by_role("button", name="Review request", exact=True))
-        self._land_work(self.summary.or_(self.work_alert), "redetermination review")
-        self._raise_messages("redetermination request")
-        summary = self._details(self.summary, ("Rx number", "Your reference"))
-        for label, expected in (("Rx number", number), ("Your reference", reference)):
-            if summary[label] != expected:
-                raise PortalChanged(f"the review page shows another {label.lower()} than was entered")
-        self.steps.expect(self.submit, target="submit")
-        gate()  # commits "submitting" and refuses a stale lease; only then the click
-        try:
-            self.steps.click(self.submit)
-            self._land_work(self.received.or_(self.work_alert), "redetermination confirmation")
-            if self.steps.read_optional(self.work_alert) is not None:
-                raise PortalChanged("the portal answered the submit with a message instead of a confirmation")
-            confirmation = self.steps.read(self.rd_number)
-        except Transient:
-            raise
-        except PortalError as exc:
-            # the click happened: whatever the page says now, the request may be recorded
-            raise PortalTimeout(
-                f"no confirmation after the submit click ({type(exc).__name__}); "
-                "the redetermination history lags, so a person must check before any new submit"
-            ) from None
-        return SubmissionResult(confirmation_id=confirmation, reference=reference)
+        refused = "the redetermination request"
+        self.proceed(
+            self.summary, self.work_alert, "redetermination review", refused=refused, frame=WORK_AREA
+        )
+        entered = {"Rx number": number, "Your reference": reference}
+        read_details(self.steps, self.summary, page="review page", equals=entered)
+        self.click_submit(self.submit, gate)
+        confirmed, target = self.received, "redetermination confirmation"
+        number = self.confirmation(confirmed, self.work_alert, target, number=self.rd_number, frame=WORK_AREA)
+        return SubmissionResult(confirmation_id=number, reference=reference)
 
     def find_submission(self, reference: str) -> SubmissionLookup:
         self._open("Redetermination History", self.search_form)
-        self.steps.fill(self.search_form.get_by_label("Reference", exact=True), reference, safe=True)
-        self.steps.click(self.search)
-        none_found = self.work_status.filter(has_text="No redetermination requests found")
-        self._land_work(self.history.or_(none_found), "redetermination history")
-        if self.steps.read_optional(none_found) is not None:
-            return SubmissionLookup(reference=reference, found=False)
-        header, *rows = self.steps.table(self.history.get_by_role("row"))
-        column = {name: i for i, name in enumerate(header)}
-        if not {"Your reference", "Redetermination number"} <= set(column):
-            raise PortalChanged(
-                f"the redetermination history has columns {header}", locator=describe_locator(self.history)
-            )
-        numbers = [
-            row[column["Redetermination number"]]
-            for row in rows
-            if row[column["Your reference"]] == reference
-        ]
-        # newest first: the last match is the first submission
-        return SubmissionLookup(
-            reference=reference, found=bool(numbers), confirmation_id=numbers[-1] if numbers else None
-        )
+        field = self.search_form.get_by_label("Reference", exact=True)
+        return self.search_history(field, self.search, self.history, HISTORY, reference, frame=WORK_AREA)
 
     # -- what the engine needs ------------------------------------------------------------------
-
-    def _land(self, expected: Locator, target: str) -> None:
-        """Wait for the expected window page, or one the portal shows instead, and classify it."""
-        self.steps.expect(expected.or_(self.top.any()).first, target=target)
-        self.steps.after_navigation()  # check_page, then any 5xx the page answered
-
-    def _land_work(self, expected: Locator, target: str) -> None:
-        """The same inside the work area (a locator cannot span the window and a frame)."""
-        self.steps.expect(expected.or_(self.in_work.any()).first, target=target)
-        self.steps.after_navigation()
-
-    @staticmethod
-    def _shows(locator: Locator) -> bool:
-        return locator.count() > 0 and locator.first.is_visible()
-
-    def check_page(self) -> None:
-        for seen, where in ((self.top, ""), (self.in_work, " in its work area")):
-            try:
-                if self._shows(seen.maintenance):
-                    raise PortalMaintenance(f"{self.display_name} shows its maintenance page{where}")
-                if self._shows(seen.captcha):
-                    raise CaptchaShown(f"{self.display_name} shows a CAPTCHA{where}")
-                if self._shows(seen.password_expired):
-                    raise PasswordExpired(f"{self.display_name} demands a password change{where}")
-                if self._shows(seen.timed_out):
-                    raise SessionExpired(f"{self.display_name} timed the session out{where}")
-                if self._shows(seen.gateway_error):
-                    heading = seen.gateway_error.first.inner_text().strip()
-                    raise PortalServerError(
-                        f"{self.display_name} answered with a gateway error page{where} ({heading})"
-                    )
-            except PlaywrightError:
-                continue  # mid-navigation; the next step will look again
-
-    def _frame_load_started(self, request: Request) -> None:
-        try:
-            if request.is_navigation_request() and request.frame.parent_frame is not None:
-                self._frame_loads.add(request)
-        except PlaywrightError:  # a service worker's request has no frame
-            pass
-
-    def _frame_load_done(self, request: Request) -> None:
-        self._frame_loads.discard(request)
-
-    def is_busy(self, page: Page) -> bool:
-        """A work-area page still on its way is slowness, not a changed portal."""
-        if self._frame_loads:
-            return True
-        frame = page.frame(name="workarea")
-        try:
-            return frame is not None and frame.evaluate("document.readyState") != "complete"
-        except PlaywrightError:
-            return True
-
-    def sensitive_locators(self) -> list[Locator]:
-        return [self.work.get_by_label(label, exact=True) for label in SENSITIVE_LABELS]
-
-    def content_area(self) -> Locator:
-        """The work area: every lookup and request shows in it (the menu beside it stays readable)."""
-        return self.page.get_by_title("Work area", exact=True)
 
     def field_labels(self) -> Locator:
         return self.work.get_by_role("rowheader")

@@ -139,3 +139,20 @@ def get_payer(payer_id: str) -> SandboxPayer:
 def accounts(payers: list[str] | None = None, *, seed: int = DEFAULT_SEED) -> list[SandboxAccount]:
     """The demo accounts of the named payers (all by default), without starting anything."""
     return [acct for pid in (payers or payer_ids()) for acct in get_payer(pid).demo_accounts(seed)]
+
+
+INBOX_PATH = "/__sandbox/inbox/{username}"  # sandbox.control serves it, under CONTROL_PREFIX
+
+
+def code_inbox(base_url: str) -> dict[str, str]:
+    """The ``PAYERBOT_CODE_INBOXES`` entry that reads a sandbox portal's inbox: the sandbox is
+    configured the way a deployment configures its own e-mail or SMS relay."""
+    return {"source": "http", "url": base_url.rstrip("/") + INBOX_PATH, "code_field": "code"}
+
+
+def code_inboxes(urls: dict[str, str]) -> dict[str, dict[str, str]]:
+    """``PAYERBOT_CODE_INBOXES`` for the sandbox portals at ``urls`` (payer id -> base URL): an
+    entry for each payer that sends its login code by e-mail or SMS."""
+    return {
+        pid: code_inbox(url) for pid, url in urls.items() if get_payer(pid).second_factor == "out_of_band"
+    }

@@ -54,7 +54,7 @@ from bot.models import (
     parse_payload,
     payload_digest,
 )
-from bot.portal import ACTION_FOR_KIND, Portal, SubmitGate
+from bot.portal import ACTION_FOR_KIND, Portal, SubmitGate, submit_through_gate
 from bot.queue import ItemView, submission_reference
 from bot.recording.fingerprint import diff, page_fingerprint
 from bot.recording.offline import HarRouter
@@ -354,7 +354,7 @@ class Replayer:
         if mode == "offline" and run.outcome in {"ok", "failed"}:
             gate = _offline_click  # the recorded run clicked (or failed before): its answers are in the HAR
         with self._files(request, mode, scratch, type(portal).max_upload_bytes) as files:
-            result = portal.submit_appeal(request, files, reference, gate)
+            result = submit_through_gate(portal, request, files, reference, gate)
         return f"confirmation {result.confirmation_id} (served from the recording)"
 
     def _files(

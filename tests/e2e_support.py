@@ -37,7 +37,7 @@ from bot.models import FINAL_STATES, AppealReason, NewItem, WorkKind
 from bot.queue import Queue
 from bot.settings import Settings
 from portals import check_request
-from sandbox import PortalState, SandboxAccount
+from sandbox import PortalState, SandboxAccount, code_inboxes
 from sandbox.data import Claim
 from tests.fixtures.sandbox import canary_account, canary_claim
 from vault import Keyring, Vault
@@ -115,8 +115,14 @@ class Workspace:
             if value is None:
                 env.pop(name, None)
             else:
-                env[name] = str(value)
+                env[name] = json.dumps(value) if isinstance(value, dict | list) else str(value)
         return env
+
+    def read_codes_from(self, state: PortalState) -> None:
+        """Configure the sandbox portal's inbox for its payer's e-mailed login codes, as a
+        deployment configures its relay (``PAYERBOT_CODE_INBOXES``)."""
+        assert state.base_url, "the sandbox is not serving"
+        self.config.setdefault("code_inboxes", {}).update(code_inboxes({state.payer_id: state.base_url}))
 
     def queue(self, *, clock: Any = None) -> Queue:
         return Queue(self.engine, self.settings(), clock=clock, check=check_request)
@@ -147,6 +153,7 @@ def seed_account(ws: Workspace, state: PortalState, **fields: Any) -> tuple[str,
     login = canary_account(state, **fields)
     account = f"acct-{login.username.removeprefix('canary-')}"
     assert state.base_url, "the sandbox is not serving"
+    ws.read_codes_from(state)
     ws.vault().add_account(
         state.payer_id,
         account,

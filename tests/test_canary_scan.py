@@ -302,6 +302,7 @@ def test_no_patient_field_survives_a_recorded_run_under_either_redesign(
         totp_secret=login.totp_secret,
         portal_url=portal.url,
     )
+    ws.read_codes_from(state)  # RxPress e-mails its login code
     intake = ws.queue().enqueue(_items(ws, payer, account, claim, pa, who))
     assert intake.ok and len(intake.queued) == 3, intake.rejected
     ids = intake.queued

@@ -19,7 +19,7 @@ import pytest
 from playwright.sync_api import Browser
 
 from bot.codelists import shipped_codelists
-from bot.demo import APPROVER
+from bot.demo import APPROVER, claim_fields, plan_of
 from bot.documents import write_letter
 from bot.errors import UnsupportedAction
 from bot.evidence import sha256_file
@@ -33,8 +33,8 @@ from bot.settings import Settings
 from bot.worker import Worker
 from portals import get_portal, payer_ids
 from sandbox import PortalState
-from sandbox.data import Claim
-from sandbox.payers import get_payer
+from sandbox.data import Claim, PriorAuth
+from sandbox.payers import code_inboxes, get_payer
 from sandbox.server import SandboxServer
 from tests.fixtures.sandbox import canary_account
 from vault import Keyring
@@ -90,23 +90,23 @@ class Harness:
     documents: Path
 
     def status_item(self, claim: Claim) -> NewItem:
-        payload: dict[str, Any] = {"claim_number": claim.claim_number}
-        if get_portal(self.payer).needs_fill_date:
-            payload["fill_date"] = claim.service_date.isoformat()
+        payload = claim_fields(get_portal(self.payer), claim)
         return NewItem(kind=WorkKind.CLAIM_STATUS, payer=self.payer, account=self.account, payload=payload)
+
+    def pa_item(self, pa: PriorAuth) -> NewItem:
+        payload = {"pa_number": pa.pa_number, **plan_of(pa)}
+        return NewItem(kind=WorkKind.PA_STATUS, payer=self.payer, account=self.account, payload=payload)
 
     def appeal_item(self, claim: Claim) -> NewItem:
         letter = write_letter(self.documents, f"{claim.claim_number}.pdf", f"Appeal {claim.claim_number}")
         payload: dict[str, Any] = {
-            "claim_number": claim.claim_number,
+            **claim_fields(get_portal(self.payer), claim),
             "reason": AppealReason.MEDICAL_NECESSITY.value,
             "explanation": "Medically necessary; see the letter.",
             "letter": {"path": letter.name, "sha256": sha256_file(letter)},
             "approved_by": APPROVER,
             "approved_at": "2026-11-28T16:02:00+00:00",
         }
-        if get_portal(self.payer).needs_fill_date:
-            payload["fill_date"] = claim.service_date.isoformat()
         return NewItem(
             kind=WorkKind.APPEAL_SUBMISSION, payer=self.payer, account=self.account, payload=payload
         )
@@ -149,6 +149,7 @@ def harness(payer: str, portals_up: SandboxServer, browser: Browser, tmp_path: P
         max_attempts_appeal=3,
         action_timeout_ms=6_000,
         navigation_timeout_ms=8_000,
+        code_inboxes=code_inboxes(portals_up.urls),  # RxPress e-mails its login code
     )
     (tmp_path / "documents").mkdir()
     services = build_services(settings)
@@ -171,22 +172,15 @@ def harness(payer: str, portals_up: SandboxServer, browser: Browser, tmp_path: P
 
 def _assert_true_status(h: Harness, view: ItemView) -> None:
     assert view.state == "done", (view.last_error_kind, view.last_error)
-    truth = h.state.claims[view.payload["claim_number"]]
-    assert view.result is not None
+    truth = h.state.claim(view.payload["claim_number"], view.payload.get("plan"))
+    assert truth is not None and view.result is not None
     assert (view.result["category"], view.result["status_code"]) == (truth.category, truth.status_code)
 
 
 def test_status_reads_and_a_pa_give_the_truth_with_one_login(harness: Harness) -> None:
     pa = sorted(harness.state.pas.values(), key=lambda p: p.pa_number)[0]
     items = [harness.status_item(c) for c in harness.claims(3)]
-    items.append(
-        NewItem(
-            kind=WorkKind.PA_STATUS,
-            payer=harness.payer,
-            account=harness.account,
-            payload={"pa_number": pa.pa_number},
-        )
-    )
+    items.append(harness.pa_item(pa))
     views = harness.run(items)
     for view in views[:3]:
         _assert_true_status(harness, view)

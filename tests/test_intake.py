@@ -173,14 +173,21 @@ def test_rows_without_a_key_are_keyed_by_their_content(engine: Engine, queue: Qu
 
 
 def _upstream(
-    engine: Engine, clock: ManualClock, key: str, kind: str, payload: Any, *, raw: bool = False
+    engine: Engine,
+    clock: ManualClock,
+    key: str,
+    kind: str,
+    payload: Any,
+    *,
+    raw: bool = False,
+    payer: str = PAYER,
 ) -> int:
     """A row as an upstream system writes it: straight into work_items, state queued."""
     with engine.begin() as conn:
         values = {
             "idempotency_key": key,
             "kind": kind,
-            "payer": PAYER,
+            "payer": payer,
             "account": "acct-1",
             "payload": payload,
             "state": "queued",
@@ -224,6 +231,24 @@ def test_malformed_upstream_rows_are_rejected_at_lease_and_good_rows_still_lease
     assert rejected[bad_kind].last_error.startswith("kind")
     assert rejected[no_approver].last_error.startswith("payload.approved_by")
     assert rejected[bad_kind].history[-1].to_state == "rejected"
+
+
+def test_upstream_pharmacy_rows_without_a_fill_date_are_rejected_at_lease(
+    engine: Engine, queue: Queue, clock: ManualClock
+) -> None:
+    """The payer's own rules run on the read path too, so a page object can rely on them (RxPress
+    looks a claim up by Rx number and fill date, and no longer checks for one itself)."""
+    add_account(engine, "acct-1", payer="rxpress")
+    status = _upstream(engine, clock, "u-1", "claim_status", {"claim_number": "1234567"}, payer="rxpress")
+    appeal_row = {**appeal_payload(), "claim_number": "1234567"}
+    appeal = _upstream(engine, clock, "u-2", "appeal_submission", appeal_row, payer="rxpress")
+
+    assert queue.lease_batch("w1") is None
+
+    for item_id in (status, appeal):
+        view = queue.get(item_id)
+        assert view.state is ItemState.REJECTED
+        assert view.last_error is not None and view.last_error.startswith("payload.fill_date")
 
 
 def test_an_upstream_row_that_is_not_json_is_rejected_not_a_crash(

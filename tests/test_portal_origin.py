@@ -368,6 +368,7 @@ def test_logins_with_a_code_or_an_answer_pass_the_guard_on_their_own_origin(
     every secret registered; the Meridian login runs through the guard in the worker tests."""
     state = sandbox.portal(payer)
     login = canary_account(state)
+    ws.read_codes_from(state)
     kind = "out_of_band" if payer == "rxpress" else "security_questions"
     ws.vault().add_account(
         payer,
@@ -463,13 +464,22 @@ def test_vault_add_and_update_want_https_unless_the_host_is_loopback(
         assert vault.account("meridian", account).portal_url == (url or None)
 
 
-def test_an_inbox_url_over_plain_http_is_refused_naming_the_variable(
+def test_a_code_inbox_over_plain_http_is_refused_naming_the_variable(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("PAYERBOT_INBOX_URL", "http://example.com")
-    with pytest.raises(ConfigError, match=r"PAYERBOT_INBOX_URL: .*https://"):
+
+    def inbox_at(url: str) -> str:
+        return json.dumps({"rxpress": {"source": "http", "url": url, "code_field": "code"}})
+
+    monkeypatch.setenv("PAYERBOT_CODE_INBOXES", inbox_at("http://example.com/codes/{username}"))
+    with pytest.raises(ConfigError, match=r"PAYERBOT_CODE_INBOXES: .*rxpress: url must use https://"):
         load_settings()
     for url in ("http://127.0.0.1:8025", "http://localhost:8025", "https://mail.example.com"):
-        monkeypatch.setenv("PAYERBOT_INBOX_URL", url)
-        assert load_settings().inbox_url == url
+        monkeypatch.setenv("PAYERBOT_CODE_INBOXES", inbox_at(url + "/codes/{username}"))
+        inbox = load_settings().code_inbox("rxpress", "desk")
+        assert inbox is not None and inbox.url == url + "/codes/{username}"
+    # the variable it replaces is refused, not silently ignored
+    monkeypatch.setenv("PAYERBOT_INBOX_URL", "https://mail.example.com")
+    with pytest.raises(ConfigError, match=r"PAYERBOT_INBOX_URL: .*no longer read.*PAYERBOT_CODE_INBOXES"):
+        load_settings()

@@ -2,7 +2,8 @@
 history that lags, handed to a person while the history cannot tell, and never sent twice.
 
 In process: the queue on SQLite, the vault, the runner and worker, real Chromium (pytest-playwright's
-browser), the RxPress sandbox over HTTP with its e-mailed code read from the sandbox inbox.
+browser), the RxPress sandbox over HTTP with its e-mailed code read from the sandbox inbox, configured
+as a deployment configures its relay.
 """
 
 from __future__ import annotations
@@ -21,14 +22,14 @@ from bot.models import AppealReason, ItemState, NewItem, WorkKind
 from bot.services import Services, build_services
 from bot.settings import Settings
 from bot.worker import Worker
-from sandbox import SandboxAccount
+from sandbox import SandboxAccount, code_inboxes
 from tests.e2e_support import ledger_of
 from tests.fixtures.sandbox import SandboxPortal, canary_claim
 from vault import Keyring
 
 
 @pytest.fixture
-def services(tmp_path: Path) -> Iterator[Services]:
+def services(tmp_path: Path, rxpress_sandbox: SandboxPortal) -> Iterator[Services]:
     key_file = tmp_path / "vault.key"
     key_file.write_text(Keyring.generate().dump(), encoding="utf-8")
     key_file.chmod(0o600)
@@ -45,6 +46,7 @@ def services(tmp_path: Path) -> Iterator[Services]:
             retry_max_seconds=0.5,
             action_timeout_ms=5_000,
             navigation_timeout_ms=10_000,
+            code_inboxes=code_inboxes({"rxpress": rxpress_sandbox.url}),
         )
     )
     upgrade(made.engine)

@@ -2,67 +2,39 @@
 
 from __future__ import annotations
 
-import json
-import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import unquote
+from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy.engine import Engine
 
 from bot.clock import ManualClock
-from bot.errors import AccountDisabled, ConfigError, PortalTimeout, UnknownSecondFactorPrompt, VaultError
+from bot.code_inbox import HttpCodeInbox
+from bot.errors import (
+    AccountDisabled,
+    CodeInboxMissing,
+    ConfigError,
+    PortalTimeout,
+    UnknownSecondFactorPrompt,
+    VaultError,
+)
+from tests.code_inbox_support import Inbox, serve_inbox
 from vault import InboxSource, Vault
-
-
-@dataclass
-class Inbox:
-    """A tiny stand-in for the sandbox's ``/__sandbox/inbox/{username}``: serves whatever the test
-    puts in it, after an optional number of empty answers, and counts requests per username."""
-
-    url: str = ""
-    codes: dict[str, str] = field(default_factory=dict)
-    empty_polls: int = 0
-    requests: list[str] = field(default_factory=list)
 
 
 @pytest.fixture
 def inbox() -> Iterator[Inbox]:
-    state = Inbox()
+    with serve_inbox() as running:
+        yield running
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            prefix = "/__sandbox/inbox/"
-            if not self.path.startswith(prefix):
-                self.send_error(404)
-                return
-            user = unquote(self.path.removeprefix(prefix))
-            state.requests.append(user)
-            if state.empty_polls > 0:
-                state.empty_polls -= 1
-                self.send_error(404)
-                return
-            body = json.dumps({"code": state.codes.get(user)}).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
 
-        def log_message(self, *args: object) -> None:  # keep test output clean
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    state.url = f"http://127.0.0.1:{server.server_address[1]}"
-    yield state
-    server.shutdown()
-    server.server_close()
-    thread.join()
+def source(inbox: Inbox | str, clock: ManualClock, **options: Any) -> InboxSource:
+    """The vault's poll of ``inbox`` (a relay, or a URL template), configured as a deployment would."""
+    url = inbox if isinstance(inbox, str) else inbox.template()
+    config = HttpCodeInbox.model_validate({"source": "http", "url": url, "code_field": "code", **options})
+    return InboxSource(config, where="the code inbox for acme/oob", clock=clock)
 
 
 # --- security questions ---------------------------------------------------------------------
@@ -111,8 +83,8 @@ def test_the_inbox_code_arrives_after_some_polls(
     vault: Vault, inbox: Inbox, vault_clock: ManualClock
 ) -> None:
     add_oob(vault)
-    source = InboxSource(inbox.url, clock=vault_clock, timeout=60, poll_every=2)
-    code = vault.login_secrets("acme", "oob", out_of_band=source).one_time_code
+    polls = source(inbox, vault_clock, wait_seconds=60, poll_seconds=2)
+    code = vault.login_secrets("acme", "oob", out_of_band=polls).one_time_code
     assert code is not None
 
     inbox.codes["desk@clinic.test"] = "482913"
@@ -130,7 +102,7 @@ def test_a_code_already_in_the_inbox_before_login_is_skipped_as_stale(
     add_oob(vault)
     inbox.codes["desk@clinic.test"] = "111111"  # left over from an earlier login
     code = vault.login_secrets(
-        "acme", "oob", out_of_band=InboxSource(inbox.url, clock=vault_clock, timeout=30, poll_every=5)
+        "acme", "oob", out_of_band=source(inbox, vault_clock, wait_seconds=30, poll_seconds=5)
     ).one_time_code
     assert code is not None
     start = vault_clock.now()
@@ -149,10 +121,106 @@ def test_a_code_already_in_the_inbox_before_login_is_skipped_as_stale(
 
 def test_an_unreachable_inbox_times_out_instead_of_crashing(vault: Vault, vault_clock: ManualClock) -> None:
     add_oob(vault)
-    source = InboxSource("http://127.0.0.1:9", clock=vault_clock, timeout=10, poll_every=5, request_timeout=1)
-    code = vault.login_secrets("acme", "oob", out_of_band=source).one_time_code
+    polls = source(
+        "http://127.0.0.1:9/codes/{username}",
+        vault_clock,
+        wait_seconds=10,
+        poll_seconds=5,
+        request_timeout_seconds=1,
+    )
+    code = vault.login_secrets("acme", "oob", out_of_band=polls).one_time_code
     with pytest.raises(PortalTimeout, match="within 10 s"):
         code()  # type: ignore[misc]
+
+
+def test_the_deadline_bounds_the_wait_even_between_polls(
+    vault: Vault, inbox: Inbox, vault_clock: ManualClock
+) -> None:
+    """A 10 s wait polled every 4 s asks at 0, 4, 8 and 10 s, then gives up: never past the deadline."""
+    add_oob(vault)
+    code = vault.login_secrets(
+        "acme", "oob", out_of_band=source(inbox, vault_clock, wait_seconds=10, poll_seconds=4)
+    ).one_time_code
+    assert code is not None
+    inbox.requests.clear()
+    start = vault_clock.now()
+    with pytest.raises(PortalTimeout, match=r"within 10 s \(the code inbox for acme/oob; last poll: "):
+        code()
+    assert vault_clock.now() - start == timedelta(seconds=10)
+    assert len(inbox.requests) == 4
+
+
+def test_a_code_in_a_nested_field_is_found_by_the_configured_pattern(
+    vault: Vault, inbox: Inbox, vault_clock: ManualClock
+) -> None:
+    add_oob(vault)
+    messages: dict[str, str] = {}
+    inbox.answer = lambda user: {"data": {"latest": {"body": messages.get(user)}}}
+    polls = source(
+        inbox, vault_clock, code_field="data.latest.body", code_pattern=r"code is (\d{6})", poll_seconds=1
+    )
+    code = vault.login_secrets("acme", "oob", out_of_band=polls).one_time_code
+    assert code is not None
+    messages["desk@clinic.test"] = "Your RxPress security code is 604518. Do not share it."
+    assert code() == "604518"
+
+
+def test_a_pattern_alone_reads_a_plain_text_answer(
+    vault: Vault, inbox: Inbox, vault_clock: ManualClock
+) -> None:
+    add_oob(vault)
+    text: dict[str, str] = {}
+    inbox.answer = lambda user: text.get(user, "")  # a JSON string: the pattern reads the raw answer
+    polls = source(inbox, vault_clock, code_field=None, code_pattern=r"\b(\d{6})\b", poll_seconds=1)
+    code = vault.login_secrets("acme", "oob", out_of_band=polls).one_time_code
+    assert code is not None
+    text["desk@clinic.test"] = "Security code 771203 for desk@clinic.test"
+    assert code() == "771203"
+
+
+def test_an_answer_that_holds_no_code_is_never_typed(
+    vault: Vault, inbox: Inbox, vault_clock: ManualClock
+) -> None:
+    """A field that holds a whole message (the pattern forgotten) is not a code: the poll waits it out."""
+    add_oob(vault)
+    inbox.codes["desk@clinic.test"] = "Your security code is 482913"
+    code = vault.login_secrets(
+        "acme", "oob", out_of_band=source(inbox, vault_clock, wait_seconds=4, poll_seconds=2)
+    ).one_time_code
+    with pytest.raises(PortalTimeout, match="last poll: its answer held no code where the entry says"):
+        code()  # type: ignore[misc]
+
+
+def test_the_relay_token_is_sent_and_a_token_file_others_can_read_is_refused_unasked(
+    vault: Vault, inbox: Inbox, vault_clock: ManualClock, tmp_path: Path
+) -> None:
+    add_oob(vault)
+    token = tmp_path / "relay.token"
+    token.write_text("relay-token-5f2c9e\n", encoding="utf-8")
+    token.chmod(0o644)
+    with pytest.raises(CodeInboxMissing, match=r"acme/oob: its bearer_token_file .* mode 0644.*chmod 600"):
+        source(inbox, vault_clock, bearer_token_file=str(token))
+    assert inbox.requests == []  # refused before anything was asked
+
+    token.chmod(0o600)
+    polls = source(inbox, vault_clock, bearer_token_file=str(token), poll_seconds=1)
+    code = vault.login_secrets("acme", "oob", out_of_band=polls).one_time_code
+    inbox.codes["desk@clinic.test"] = "553190"
+    assert code is not None and code() == "553190"
+    assert set(inbox.authorizations) == {"Bearer relay-token-5f2c9e"}
+
+
+def test_a_redirect_is_not_followed(vault: Vault, vault_clock: ManualClock) -> None:
+    """A redirect could lead off the configured origin or onto plain http: its target is never asked."""
+    add_oob(vault)
+    with serve_inbox() as relay, serve_inbox() as elsewhere:
+        elsewhere.codes["desk@clinic.test"] = "900417"
+        relay.redirect_to = f"{elsewhere.url}/codes/desk%40clinic.test"
+        polls = source(relay, vault_clock, wait_seconds=4, poll_seconds=2)
+        code = vault.login_secrets("acme", "oob", out_of_band=polls).one_time_code
+        with pytest.raises(PortalTimeout, match="last poll: it answered HTTP 302"):
+            code()  # type: ignore[misc]
+        assert relay.requests and elsewhere.requests == []
 
 
 def test_a_plain_callable_serves_as_the_out_of_band_source(vault: Vault) -> None:

@@ -1,24 +1,31 @@
-"""Out-of-band one-time codes: the code a portal sent by e-mail or SMS, fetched from an inbox.
+"""Out-of-band one-time codes: the code a portal sent by e-mail or SMS, read from the inbox the
+deployment configured for the account (``bot.code_inbox``, ``PAYERBOT_CODE_INBOXES``).
 
-The runner hands ``Vault.login_secrets`` either a plain ``CodeSource`` (any callable returning the
-code) or an ``InboxSource``, which the vault binds to the account's username. The inbox is read
-with a deadline-bounded poll through the injected clock (the inbox is outside the browser, so
-Playwright's auto-waiting cannot wait on it). The sandbox portals serve
-``GET {portal}/__sandbox/inbox/{username}`` -> ``{"code": "..."}``; a real deployment points
-``path`` at its own mail or SMS gateway.
+The session hands ``Vault.login_secrets`` an ``InboxSource``, which the vault binds to the account's
+username (only the vault can decrypt it), or any plain ``CodeSource``. The inbox is read with a
+deadline-bounded poll through the injected clock: it is outside the browser, so Playwright's
+auto-waiting cannot wait on it.
 """
 
 from __future__ import annotations
 
 import json
+import re
+import stat
 import urllib.error
 import urllib.request
-from typing import Protocol
+from pathlib import Path
+from typing import Any, Protocol
 from urllib.parse import quote
 
 from bot.clock import Clock, SystemClock
-from bot.errors import ConfigError, PortalTimeout
+from bot.code_inbox import USERNAME, CodeInbox
+from bot.errors import CodeInboxMissing, PortalTimeout
 from bot.login import CodeSource
+from bot.redact import PROCESS_SECRETS
+
+CODE = re.compile(r"^[A-Za-z0-9-]{4,16}$")  # what a login code looks like; anything else is not typed
+MAX_ANSWER_BYTES = 64 * 1024
 
 
 class BindsUser(Protocol):
@@ -27,37 +34,76 @@ class BindsUser(Protocol):
     def for_user(self, username: str) -> CodeSource: ...
 
 
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """A redirect could lead the poll off the configured origin, or onto plain http: not followed."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirects)
+
+
+def read_bearer_token(path: Path, where: str) -> str:
+    """The relay's token; refused unless only its owner may read the file."""
+    try:
+        mode = path.stat().st_mode
+        token = path.read_text(encoding="utf-8").strip() if stat.S_ISREG(mode) else ""
+    except (OSError, UnicodeDecodeError):
+        raise CodeInboxMissing(f"{where}: its bearer_token_file {path} cannot be read") from None
+    if mode & 0o077:
+        raise CodeInboxMissing(
+            f"{where}: its bearer_token_file {path} has mode {stat.S_IMODE(mode):04o}, readable by "
+            f"others; run `chmod 600 {path}`"
+        )
+    if not token:
+        raise CodeInboxMissing(f"{where}: its bearer_token_file {path} is empty or not a file")
+    PROCESS_SECRETS.add(token)
+    return token
+
+
+def find_code(body: bytes, inbox: CodeInbox) -> str | None:
+    """The code in an inbox's answer, found as the inbox says (field, then pattern), or None."""
+    if inbox.code_field is not None:
+        try:
+            value: Any = json.loads(body or b"null")
+        except ValueError:
+            return None
+        for part in inbox.code_field.split("."):
+            value = value.get(part) if isinstance(value, dict) else None
+        if not isinstance(value, str | int) or isinstance(value, bool):
+            return None
+        text = str(value)
+    else:
+        text = body.decode("utf-8", errors="replace")
+    if inbox.code_pattern is not None:
+        match = re.search(inbox.code_pattern, text)
+        if match is None:
+            return None
+        text = match.group(1) if match.re.groups else match.group(0)
+    code = text.strip()
+    return code if CODE.match(code) else None
+
+
 class InboxSource:
-    """Polls an inbox URL for the code the portal just sent."""
+    """Polls the configured inbox for the code the portal just sent; ``where`` names the entry."""
 
     def __init__(
-        self,
-        base_url: str,
-        *,
-        clock: Clock | None = None,
-        path: str = "/__sandbox/inbox/{username}",
-        timeout: float = 120.0,
-        poll_every: float = 2.0,
-        request_timeout: float = 10.0,
-        skip_present: bool = True,
+        self, inbox: CodeInbox, *, where: str, clock: Clock | None = None, skip_present: bool = True
     ) -> None:
-        if not base_url.startswith(("http://", "https://")):
-            raise ConfigError(f"inbox base URL must start with http:// or https:// (got {base_url[:80]!r})")
-        if "{username}" not in path:
-            raise ConfigError("inbox path must contain {username}")
-        self.base_url = base_url.rstrip("/")
-        self.path = path
+        self.inbox = inbox
+        self.where = where
         self.clock = clock or SystemClock()
-        self.timeout = timeout
-        self.poll_every = poll_every
-        self.request_timeout = request_timeout
         self.skip_present = skip_present
+        # read now, before any login: an unusable token stops the login before the portal is asked
+        path = inbox.bearer_token_file
+        self.token = read_bearer_token(path, where) if path is not None else None
 
     def for_user(self, username: str) -> InboxPoll:
         return InboxPoll(self, username)
 
     def __repr__(self) -> str:
-        return f"InboxSource({self.base_url})"
+        return f"InboxSource({self.inbox.origin})"
 
 
 class InboxPoll:
@@ -69,8 +115,13 @@ class InboxPoll:
 
     def __init__(self, source: InboxSource, username: str) -> None:
         self._source = source
-        self._url = source.base_url + source.path.format(username=quote(username, safe=""))
+        url = source.inbox.url.replace(USERNAME, quote(username, safe=""))
+        headers = {"Accept": "application/json, text/plain"}
+        if source.token is not None:
+            headers["Authorization"] = f"Bearer {source.token}"
+        self._request = urllib.request.Request(url, headers=headers)  # noqa: S310 (https unless loopback: settings check)
         self._seen: set[str] = set()
+        self._last = "nothing asked yet"
         if source.skip_present:
             present = self._fetch()
             if present:
@@ -78,18 +129,25 @@ class InboxPoll:
 
     def _fetch(self) -> str | None:
         """The code in the inbox now, or None (empty, not there yet, or the inbox not answering)."""
+        timeout = self._source.inbox.request_timeout_seconds
         try:
-            # the URL is built from the configured portal URL, never from outside input
-            with urllib.request.urlopen(self._url, timeout=self._source.request_timeout) as resp:  # noqa: S310
-                body = json.loads(resp.read() or b"null")
-        except (urllib.error.URLError, OSError, ValueError):
+            with _OPENER.open(self._request, timeout=timeout) as resp:
+                body = resp.read(MAX_ANSWER_BYTES + 1)
+        except urllib.error.HTTPError as exc:
+            self._last = f"it answered HTTP {exc.code}"
             return None
-        code = body.get("code") if isinstance(body, dict) else None
-        return str(code).strip() if code else None
+        except (urllib.error.URLError, OSError) as exc:
+            self._last = f"it did not answer ({type(exc).__name__})"
+            return None
+        code = find_code(body[:MAX_ANSWER_BYTES], self._source.inbox)
+        self._last = (
+            "its answer held no code where the entry says" if code is None else "it held only an old code"
+        )
+        return code
 
     def __call__(self) -> str:
-        clock = self._source.clock
-        deadline = clock.now().timestamp() + self._source.timeout
+        clock, inbox = self._source.clock, self._source.inbox
+        deadline = clock.now().timestamp() + inbox.wait_seconds
         while True:
             code = self._fetch()
             if code and code not in self._seen:
@@ -97,10 +155,10 @@ class InboxPoll:
                 return code
             if clock.now().timestamp() >= deadline:
                 raise PortalTimeout(
-                    f"no new one-time code arrived in the inbox at {self._source.base_url} "
-                    f"within {self._source.timeout:g} s"
+                    f"no new one-time code arrived in the inbox at {inbox.origin} within "
+                    f"{inbox.wait_seconds:g} s ({self._source.where}; last poll: {self._last})"
                 )
-            clock.sleep(self._source.poll_every)
+            clock.sleep(min(inbox.poll_seconds, max(deadline - clock.now().timestamp(), 0.0)))
 
     def __repr__(self) -> str:
-        return f"InboxPoll({self._source.base_url})"
+        return f"InboxPoll({self._source.inbox.origin})"

@@ -71,6 +71,7 @@ def serve(
         raise fail(str(exc)) from None
     for pid, url in server.urls.items():
         console.print(f"{pid}\t{url}", highlight=False)
+    _print_code_inboxes(server.urls)
     console.print("Demo accounts: `payerbot sandbox accounts`. Ctrl-C stops.", highlight=False)
     try:
         server.serve_forever()
@@ -89,13 +90,19 @@ def accounts_command(
     seed: Seed = 7,
 ) -> None:
     """Print the sandbox portals' demo accounts (these are test logins of fictional portals)."""
-    from sandbox import accounts
+    from sandbox import accounts, code_inboxes
 
     ids = _check_payers(payer)
+    # without --port-base the URLs are the ones `payerbot sandbox` printed
+    urls = {
+        pid: f"http://127.0.0.1:{port_base + n}" if port_base is not None else f"<{pid} URL>"
+        for n, pid in enumerate(ids)
+    }
+    inboxes = code_inboxes(urls)
     rows = []
     for acct in accounts(ids, seed=seed):
-        url = f"http://127.0.0.1:{port_base + ids.index(acct.payer)}" if port_base is not None else None
-        rows.append({**acct.model_dump(mode="json"), "url": url})
+        url = urls[acct.payer] if port_base is not None else None
+        rows.append({**acct.model_dump(mode="json"), "url": url, "code_inbox": inboxes.get(acct.payer)})
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
@@ -105,6 +112,22 @@ def accounts_command(
             *(str(row[k] or "") for k in ("payer", "account", "username", "password", "totp_secret", "url"))
         )
     console.print(table)
+    _print_code_inboxes(urls)
+
+
+def _print_code_inboxes(urls: dict[str, str]) -> None:
+    """The setting that has the bot read the e-mailed login codes, as a deployment sets its relay's."""
+    from sandbox import code_inboxes
+
+    inboxes = code_inboxes(urls)
+    if inboxes:
+        console.print(
+            f"Login codes e-mailed by {', '.join(inboxes)} are read from the sandbox's inbox with:\n"
+            f"export PAYERBOT_CODE_INBOXES='{json.dumps(inboxes)}'",
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        )
 
 
 def register(app: typer.Typer) -> None:

@@ -26,7 +26,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from playwright.sync_api import BrowserContext, Locator, Page, Request
+from playwright.sync_api import BrowserContext, Locator, Page
 from playwright.sync_api import Error as PlaywrightError
 from pydantic import BaseModel, Field
 
@@ -39,6 +39,7 @@ from bot.evidence import (
     screenshot_mask,
 )
 from bot.models import Payload
+from bot.navigation import NavigationTracker
 from bot.recording.fingerprint import page_fingerprint
 from bot.recording.scrub import scrub_har, scrub_trace
 from bot.redact import PROCESS_SECRETS, Redactor
@@ -125,7 +126,7 @@ class RunRecorder:
         self._context: BrowserContext | None = None
         self._last_shot: str | None = None
         self._page_changed = True
-        self._loading: Request | None = None
+        self._navigation: list[NavigationTracker] = []
         self._unshot: list[Step] = []
 
     @property
@@ -155,27 +156,12 @@ class RunRecorder:
         Until it arrives, reading the page (its texts, its HTML) waits for it with no timeout, so
         a portal that never answers would hold the recorder, and the worker, forever.
         """
-
-        def started(request: Request) -> None:
-            try:
-                if request.is_navigation_request() and request.frame == page.main_frame:
-                    self._loading = request
-            except PlaywrightError:  # a service worker's request has no frame
-                pass
-
-        def settled(request: Request) -> None:
-            if request is self._loading:
-                self._loading = None
-
-        page.on("request", started)
-        page.on("response", lambda response: settled(response.request))
-        page.on("requestfinished", settled)
-        page.on("requestfailed", settled)
+        self._navigation.append(NavigationTracker.of(page))
 
     @property
     def navigating(self) -> bool:
         """The page is waiting for the next document: it cannot be read until that comes."""
-        return self._loading is not None
+        return any(tracker.main_frame_waiting for tracker in self._navigation)
 
     # -- per step ------------------------------------------------------------------------------
 

@@ -200,6 +200,8 @@ def _item(entry: Entry, ws: Workspace, account: str, sandbox: SandboxServer) -> 
         if portal_cls.needs_fill_date:
             payload["fill_date"] = claim.service_date.isoformat()
         truth = claim
+    if truth.plan is not None:  # the health plan it belongs to, on a portal that serves several
+        payload["plan"] = truth.plan
     if entry.kind == WorkKind.APPEAL_SUBMISSION:
         stem = re.sub(r"[^A-Za-z0-9-]", "", str(payload["claim_number"]))
         letter = write_letter(ws.documents, f"letter-{stem}.pdf", "Synthetic appeal letter.")

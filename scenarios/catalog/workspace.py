@@ -14,12 +14,13 @@ from typing import Any
 
 import pyotp
 
+from bot.code_inbox import parse_entries
 from bot.db import make_engine
 from bot.migrate import upgrade
 from bot.services import Services, build_services
 from bot.settings import Settings
 from portals import get_portal
-from sandbox import PortalState, SandboxAccount
+from sandbox import PortalState, SandboxAccount, code_inboxes
 from vault import Keyring
 
 # quick enough that a control that is gone costs seconds, slow enough for a loaded 2-core machine
@@ -86,6 +87,8 @@ class Workspace:
         name = f"acct-{login.username.removeprefix('canary-')}"
         if state.base_url is None:
             raise RuntimeError(f"the sandbox portal {state.payer_id} is not serving")
+        # the portal's e-mailed codes are read from its inbox, configured as a deployment would
+        self.settings.code_inboxes.update(parse_entries(code_inboxes({state.payer_id: state.base_url})))
         self.services.vault.add_account(
             state.payer_id,
             name,

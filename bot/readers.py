@@ -1,0 +1,173 @@
+"""What every portal reads the same way: a table into rows, a reference in a history table, codes.
+
+Each reader takes the run's ``StepRecorder``, so its reads are recorded steps like any other, and
+ends in ``PortalChanged`` naming the table when a column it needs is gone.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date
+
+from playwright.sync_api import Locator, Page
+
+from bot.errors import PortalChanged
+from bot.models import CodeSystem, PayerCode, SubmissionLookup
+from bot.parsing import parse_us_date
+from bot.steps import StepRecorder, describe_locator
+
+
+def table_rows(
+    steps: StepRecorder, table: Locator, *, what: str, needs: Iterable[str]
+) -> list[dict[str, str]]:
+    """The table's rows, read in one step, each keyed by its column headers (the first row).
+
+    ``what`` names the table in the error when a column in ``needs`` is missing or a row lacks it.
+    """
+    header, *rows = steps.table(table.get_by_role("row")) or [[]]
+    missing = [column for column in needs if column not in header]
+    if missing:
+        raise PortalChanged(f"the {what} has columns {header}", locator=describe_locator(table))
+    cells = len(header)
+    if any(len(row) < cells for row in rows):
+        raise PortalChanged(f"a row of the {what} has fewer cells than its {cells} columns")
+    return [dict(zip(header, row, strict=False)) for row in rows]
+
+
+def read_details(
+    steps: StepRecorder,
+    table: Locator,
+    *,
+    page: str,
+    needs: Iterable[str] = (),
+    equals: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """A detail table (a row header and its value on each row), read in one step. A row in
+    ``needs`` or ``equals`` that is missing or empty, or that shows another value than ``equals``
+    gives it (the record asked for), is a changed ``page``."""
+    details = {row[0]: row[1] for row in steps.table(table.get_by_role("row")) if len(row) == 2}
+    for label in (*needs, *(equals or {})):
+        if not details.get(label):
+            cell = describe_locator(table.get_by_label(label, exact=True))
+            raise PortalChanged(f"the {page} shows no '{label}'", locator=cell)
+    for label, expected in (equals or {}).items():
+        if details[label] != expected:
+            raise PortalChanged(f"the {page} shows another {label.lower()} than the one asked for")
+    return details
+
+
+def shown_date(details: Mapping[str, str], label: str, *, page: str) -> date | None:
+    """The US date a detail table shows under ``label`` (none for a dash or no row); a date in
+    another format is a changed ``page``."""
+    try:
+        return parse_us_date(details.get(label, ""))
+    except ValueError:
+        raise PortalChanged(f"the {page} shows '{label}' in another date format") from None
+
+
+@dataclass(frozen=True)
+class HistoryTable:
+    """A portal's appeal history: what the portal calls it, its reference and number columns, and
+    what it says when a search finds nothing."""
+
+    what: str
+    reference_column: str
+    number_column: str
+    none_found: str  # the words of the status message an empty search shows
+
+
+def find_in_history(
+    steps: StepRecorder, table: Locator, layout: HistoryTable, reference: str, *, none_found: Locator
+) -> SubmissionLookup:
+    """Look our reference up in an appeal history shown newest first.
+
+    ``none_found`` is the message the portal shows for an empty search. Several rows may carry the
+    reference (a submit repeated by hand): the last is the first submission, whose number counts.
+    """
+    if steps.read_optional(none_found) is not None:
+        return SubmissionLookup(reference=reference, found=False)
+    needs = (layout.reference_column, layout.number_column)
+    rows = table_rows(steps, table, what=layout.what, needs=needs)
+    numbers = [row[layout.number_column] for row in rows if row[layout.reference_column] == reference]
+    return SubmissionLookup(
+        reference=reference, found=bool(numbers), confirmation_id=numbers[-1] if numbers else None
+    )
+
+
+def read_field(
+    steps: StepRecorder, region: Locator, label: str, *, page: str, equals: str | None = None
+) -> str:
+    """The value ``region`` shows under ``label``: empty, or another than ``equals`` (the record asked
+    for), it is a changed ``page``."""
+    field = region.get_by_label(label, exact=True)
+    text = steps.read(field)
+    if not text:
+        raise PortalChanged(f"the {page} shows no {label.lower()}", locator=describe_locator(field))
+    if equals is not None and text != equals:
+        raise PortalChanged(f"the {page} shows another {label.lower()} than the one asked for")
+    return text
+
+
+@dataclass(frozen=True)
+class CodesTable:
+    """How a portal's codes table reads: the column that names each code's system and what its
+    words mean (``systems``), else the one system of all its codes (``system``, also the fallback)."""
+
+    system_column: str | None = None
+    systems: Mapping[str, CodeSystem] = field(default_factory=dict)
+    system: CodeSystem = CodeSystem.PAYER
+    code_column: str = "Code"
+    description_column: str = "Description"
+
+    def system_of(self, row: Mapping[str, str]) -> CodeSystem:
+        if self.system_column is None:
+            return self.system
+        return self.systems.get(row[self.system_column], self.system)
+
+
+def read_codes(
+    steps: StepRecorder, table: Locator, layout: CodesTable, *, what: str
+) -> tuple[PayerCode, ...]:
+    """The codes a claim page lists (none when the table has no row)."""
+    if steps.read_optional(table.get_by_role("row").first) is None:
+        return ()
+    needs = [layout.code_column, layout.description_column]
+    if layout.system_column is not None:
+        needs.append(layout.system_column)
+    return tuple(
+        PayerCode(
+            system=layout.system_of(row),
+            code=row[layout.code_column],
+            description=row[layout.description_column] or None,
+        )
+        for row in table_rows(steps, table, what=what, needs=needs)
+    )
+
+
+@dataclass(frozen=True)
+class Pager:
+    """A result list shown a page at a time: the words that say which page shows (``position``, its
+    ``{page}`` the page's number and its group the count of pages), and the navigation landmark that
+    holds the button to the next page."""
+
+    navigation: str
+    position: str = r"^Page {page} of (\d+)$"
+    next: str = "Next"
+    max_pages: int = 40
+
+    def next_button(self, page: Page) -> Locator:
+        return page.get_by_role("navigation", name=self.navigation).get_by_role(
+            "button", name=self.next, exact=True
+        )
+
+    def position_of(self, page: int) -> re.Pattern[str]:
+        return re.compile(self.position.format(page=page))
+
+    def pages(self, position: str) -> int:
+        """The count of pages, from the words of any page's position."""
+        found = re.search(self.position.replace("{page}", r"\d+"), position)
+        if found is None:
+            raise PortalChanged(f"the result list's position reads otherwise than {self.position!r}")
+        return int(found.group(1))
