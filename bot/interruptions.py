@@ -5,7 +5,9 @@ on a page means maintenance, a CAPTCHA, a password-change demand, an ended sessi
 application error, or a lost connection: a control by role and name, a text, or the window's
 address, optionally inside a container (an alert that holds a heading). A portal that shows its
 pages in frames names them too (``Portal.interruption_frames``). An ``Interstitial`` is a page that
-stands in the way and is passed with one click (terms of use).
+stands in the way and is passed with one click (terms of use). A ``RetryControl`` is the control
+an error state offers to ask again for what failed ("Try again"), which the engine's step retries
+click before they load the page again.
 
 ``InterruptionWatch`` is the one implementation that looks for them: after every navigation,
 while a step waits for a page (``Portal.land``) and when a step fails. It raises the error each
@@ -108,6 +110,19 @@ class Interstitial:
     role: Role
     name: str
     times: int = 3
+
+    def locate(self, root: Root) -> Locator:
+        return root.get_by_role(self.role, name=self.name, exact=True)
+
+
+@dataclass(frozen=True)
+class RetryControl:
+    """What a portal's error state offers to ask again for what failed (a "Try again" button): it
+    repeats only the request that failed, so the engine clicks it, where it shows, rather than load
+    the whole page again."""
+
+    role: Role
+    name: str
 
     def locate(self, root: Root) -> Locator:
         return root.get_by_role(self.role, name=self.name, exact=True)

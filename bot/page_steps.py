@@ -6,6 +6,8 @@ portal may refuse with a message, the submit click behind the gate and the confi
 paging a result list, searching the appeal history, and the "found nothing" message. Each is built
 on the run's ``StepRecorder``, so every wait and read is a recorded step, and none re-labels an
 error: what an error after the submit click means is decided by ``bot.portal.submit_through_gate``.
+Landing is one step for the step recorder's retries; opening a listed record, the next page of a
+list and a history search are clicks marked repeatable; the submit click ends every retry.
 """
 
 from __future__ import annotations
@@ -85,8 +87,12 @@ class PageSteps:
         declared ``frame``; then classify the page (``check_page``, then any 5xx it answered).
 
         The ``interstitial`` the portal declares is clicked through wherever it stands in the way, at
-        most its ``times`` in a row, then the portal counts as changed.
+        most its ``times`` in a row, then the portal counts as changed. The whole landing is one step
+        for the step recorder's retries: a page that answered 5xx is brought back and landed on again.
         """
+        self.steps.unit(lambda: self._land(expected, target, frame, interstitial))
+
+    def _land(self, expected: Locator, target: str, frame: str | None, interstitial: bool) -> None:
         shown = self.watch.any_shown(frame)
         waiting = expected if shown is None else expected.or_(shown)
         passing = self.interstitial if interstitial else None
@@ -112,8 +118,12 @@ class PageSteps:
     ) -> None:
         """After a sign-in step: wait for the next control or the portal's refusal (``what``: the
         step, in the portal's words). A refusal raises LoginRejected, or SecondFactorRejected after
-        the second factor, with the portal's own words."""
+        the second factor, with the portal's own words. The next control shown is no refusal,
+        whatever alert shows beside it: the next page may draw one of its own (its data failed to
+        load) once the wait has ended, and a transient error must not disable an account."""
         self.land(expected.or_(refusal), f"{what} outcome")
+        if self.steps.read_optional(expected.filter(visible=True)) is not None:
+            return
         words = self.steps.read_optional(refusal)
         if words is not None:
             error = SecondFactorRejected if second_factor else LoginRejected
@@ -144,6 +154,7 @@ class PageSteps:
         waits for no answer (a hung one must not hold the worker past its timeout)."""
         self.steps.expect(button, target="submit")
         gate()
+        self.steps.submitting()  # from here on nothing is retried, whatever fails
         self.steps.click(button)
 
     def confirmation(
@@ -182,11 +193,11 @@ class PageSteps:
                 break
             self.steps.expect(listing, target=f"{what} list")
             if self.steps.read_optional(row) is not None:
-                self.steps.click(row)
+                self.steps.click(row, repeatable=True)  # opening a record changes nothing
                 return
             if page_no >= pager.pages(self.steps.read(position)):
                 break
-            self.steps.click(pager.next_button(self.page))
+            self.steps.click(pager.next_button(self.page), repeatable=True)
         else:
             raise NotFoundOnPortal(
                 f"{self.display_name} lists no {what} {number} on its first {pager.max_pages} pages"
@@ -207,7 +218,7 @@ class PageSteps:
         """Type our reference into the appeal history's search ``field``, ``search``, and look it
         up in the ``table`` that answers, or in the status message that says it found none."""
         self.steps.fill(field, reference, safe=True)
-        self.steps.click(search, navigates=navigates)
+        self.steps.click(search, navigates=navigates, repeatable=True)  # a search changes nothing
         none_found = self.watch.root(frame).get_by_role("status").filter(has_text=layout.none_found)
         self.land(table.or_(none_found), layout.what, frame=frame)
         return find_in_history(self.steps, table, layout, reference, none_found=none_found)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from datetime import timedelta
 from enum import StrEnum
 from typing import ClassVar, Literal
 
@@ -22,7 +23,7 @@ from playwright.sync_api import Locator, Page
 
 from bot.documents import MAX_UPLOAD_BYTES, AppealFiles
 from bot.errors import IntakeError, PortalError, PortalTimeout, Transient, UnsupportedAction
-from bot.interruptions import InterruptionWatch, Interstitial, Sign
+from bot.interruptions import InterruptionWatch, Interstitial, RetryControl, Sign
 from bot.login import LoginSecrets, SecondFactorKind
 from bot.models import (
     AppealRequest,
@@ -73,8 +74,10 @@ class Portal(PageSteps):
     default_url: ClassVar[str]
     actions: ClassVar[frozenset[Action]]
     second_factor: ClassVar[SecondFactorKind] = SecondFactorKind.NONE
-    history_reliable: ClassVar[bool] = False
-    """True when ``find_submission`` sees every submission at once, so "not found" means not sent."""
+    history_lag: ClassVar[timedelta | None] = None
+    """How long a submission may take to show in ``find_submission``'s history: zero when it shows
+    at once (so "not found" means not sent), None when the portal has no history to look in. A
+    possible submit not found before the lag has passed since its intent is looked up again then."""
     claim_number_pattern: ClassVar[str] = r"^[A-Za-z0-9-]{3,40}$"
     needs_fill_date: ClassVar[bool] = False
     max_upload_bytes: ClassVar[int] = MAX_UPLOAD_BYTES
@@ -103,6 +106,9 @@ class Portal(PageSteps):
     """A page that may stand in for any other and that ``land`` passes with one click."""
     busy_role: ClassVar[Literal["progressbar"] | None] = None
     """The role of what the portal shows while it loads (a spinner)."""
+    retry_control: ClassVar[RetryControl | None] = None
+    """The control the portal's error state offers to ask again for what failed ("Try again"): the
+    engine's step retries click it where it shows, before loading the page again."""
 
     def __init__(self, page: Page, base_url: str, steps: StepRecorder) -> None:
         self.page = page
@@ -114,6 +120,8 @@ class Portal(PageSteps):
         # the step recorder asks the portal what a failed step's page means
         steps.check_page = self.check_page
         steps.busy = self.is_busy
+        if self.retry_control is not None:
+            steps.retry_control = self.retry_control.locate(self.content)
 
     # -- what the engine asks before any browser starts -----------------------------------------
 
@@ -257,6 +265,7 @@ def submit_through_gate(
         nonlocal gate_passed
         gate()
         gate_passed = True
+        portal.steps.submitting()  # the click may now reach the portal: nothing is retried after it
 
     try:
         return portal.submit_appeal(request, files, reference, gate_then_click)

@@ -190,7 +190,7 @@ class AccountSession:
         context = self.new_context()
         try:
             page = context.new_page()
-            portal = self.portal_cls(page, self.portal_url, StepRecorder(page))
+            portal = self.portal_cls(page, self.portal_url, StepRecorder(page, clock=self.vault.clock))
             if self.state is not None and portal.is_logged_in():
                 self.verified = True
                 self.audit.record(AuditAction.SESSION_REUSED, "ok", payer=self.payer, account=self.account)

@@ -6,15 +6,14 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from functools import partial
 
 from playwright.sync_api import Browser
 
 from bot.browser import driver, launch
-from bot.heartbeat import Heartbeat
+from bot.leased_run import ItemOutcome
 from bot.logging import get_logger
 from bot.recording.recorder import RecordMode
-from bot.runner import BatchReport, ItemOutcome, Runner
+from bot.runner import BatchReport, Runner, held
 from bot.services import Services
 from bot.settings import Settings
 
@@ -103,14 +102,8 @@ class Worker:
                 token=batch.token,
                 worker=self.owner,
             )
-            heartbeat = Heartbeat(
-                partial(self.s.queue.heartbeat, batch), lease_seconds=self.s.settings.lease_seconds
-            )
-            with heartbeat:
-                try:
-                    batch_report = self.runner.run_batch(batch, heartbeat)
-                finally:
-                    self.s.queue.release(batch)
+            with held(self.s.queue, batch, self.s.settings.lease_seconds) as heartbeat:
+                batch_report = self.runner.run_batch(batch, heartbeat)
             report.batches += 1
             report.logins += batch_report.logins
             report.outcomes.extend(batch_report.outcomes)

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import contextlib
 import re
+from datetime import timedelta
 
 from playwright.sync_api import Locator, Page
 
 from bot.documents import AppealFiles
-from bot.interruptions import GATEWAY_ERROR_PAGE, Interstitial, Sign, heading, shown_text
+from bot.interruptions import GATEWAY_ERROR_PAGE, Interstitial, RetryControl, Sign, heading, shown_text
 from bot.interruptions import Interruption as Shows
 from bot.login import LoginSecrets, SecondFactorKind
 from bot.models import (
@@ -66,7 +67,7 @@ class BluePeakPortal(Portal):
     default_url = "https://provider.bluepeak-benefits.example"
     actions = frozenset(Action)
     second_factor = SecondFactorKind.SECURITY_QUESTIONS
-    history_reliable = True
+    history_lag = timedelta(0)  # an appeal is in its history as soon as it is submitted
     claim_number_pattern = r"^BP-\d{9}$"
     # the terms of every description list its views show
     known_fields = frozenset(SENSITIVE_LABELS).union(
@@ -86,6 +87,7 @@ class BluePeakPortal(Portal):
         Sign(Shows.CONNECTION_LOST, role="heading", name="Connection problem", inside="alert"),
     )
     interstitial = Interstitial("the terms of use", role="button", name="I agree", times=3)
+    retry_control = RetryControl(role="button", name="Try again")  # its error state asks the API again
 
     # BluePeak's claim vocabulary in X12 277 terms: each wording with the category and the claim
     # status code (STC01-2) BluePeak shows it for; none where BluePeak gives none.

@@ -8,6 +8,8 @@ needs no change here; a renamed control ends in ``PortalChanged`` naming the loc
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from playwright.sync_api import Locator, Page
 
 from bot.documents import AppealFiles
@@ -59,7 +61,7 @@ class MeridianPortal(Portal):
     default_url = "https://provider.meridian-health.example"
     actions = frozenset(Action)
     second_factor = SecondFactorKind.TOTP
-    history_reliable = True
+    history_lag = timedelta(0)  # an appeal is in its history as soon as it is submitted
     claim_number_pattern = r"^MH\d{10}$"
     # the terms of every description list on its claim, authorization and appeal pages
     known_fields = frozenset(SENSITIVE_LABELS).union(
@@ -159,7 +161,7 @@ class MeridianPortal(Portal):
     def _search(self, path: str, label: str, number: str, result: Locator, what: str) -> None:
         self.open(path)
         self.steps.fill(self.search_form.get_by_label(label, exact=True), number, safe=True)
-        self.steps.click(self.search, navigates=True)
+        self.steps.click(self.search, navigates=True, repeatable=True)  # a GET search changes nothing
         not_found = self.empty.filter(has_text=f"No {what} found")
         self.land(result.or_(not_found), f"{what} search result")
         self.found_nothing(not_found, f"{what} {number}")
@@ -210,17 +212,18 @@ class MeridianPortal(Portal):
         number = request.claim_number
         self.open("/appeals/new?restart=1")
         self.steps.fill(self.wizard_claim_number, number, safe=True)
-        self.steps.click(self.continue_, navigates=True)
+        # each wizard step posts the draft kept in the session, never the appeal: safe to post again
+        self.steps.click(self.continue_, navigates=True, repeatable=True)
         self._wizard_step(self.reason, "reason")
         self.steps.select(self.reason, REASON_LABELS[request.reason])
         self.steps.fill(self.explanation, request.explanation)
         self.steps.fill(self.reference, reference, safe=True)
-        self.steps.click(self.continue_, navigates=True)
+        self.steps.click(self.continue_, navigates=True, repeatable=True)
         self._wizard_step(self.letter, "documents")
         self.steps.upload(self.letter, [files.letter])
         if files.attachments:
             self.steps.upload(self.attachments, list(files.attachments))
-        self.steps.click(self.upload_and_continue, navigates=True)
+        self.steps.click(self.upload_and_continue, navigates=True, repeatable=True)
         self._wizard_step(self.submit, "review")
         for label, expected in (("Claim number", number), ("Your reference", reference)):
             if self.steps.read(self.page.get_by_label(label, exact=True).last) != expected:

@@ -4,11 +4,14 @@ After log-in the portal is a menu beside an iframe titled "Work area"; every loo
 redetermination request (the PBM's word for an appeal) happen inside that frame, so their
 locators are built on the frame (``content_frame``). Claims are keyed by Rx number and fill date
 and carry NCPDP reject codes. The redetermination history lags behind submissions, so "not
-found" there does not mean "not sent": ``history_reliable`` is False and the engine hands an
-unconfirmed submission to a person instead of submitting again.
+found" there does not mean "not sent": ``history_lag`` says how long it may take, and the engine
+looks an unconfirmed submission up again once that has passed, then hands it to a person rather
+than submit again.
 """
 
 from __future__ import annotations
+
+from datetime import timedelta
 
 from playwright.sync_api import Locator, Page
 
@@ -64,7 +67,7 @@ class RxPressPortal(Portal):
     default_url = "https://pharmacy.rxpress-pbm.example"
     actions = frozenset(Action)
     second_factor = SecondFactorKind.OUT_OF_BAND
-    history_reliable = False  # new requests reach the history only after a processing delay
+    history_lag = timedelta(minutes=2)  # new requests reach the history in batches, within minutes
     claim_number_pattern = r"^\d{7}$"  # claims are Rx numbers
     needs_fill_date = True
     # the row headers of every detail table in its work area
@@ -154,7 +157,7 @@ class RxPressPortal(Portal):
     def _open(self, menu_item: str, expected: Locator) -> None:
         """Load the menu page and open one item of the menu in the work area."""
         self.open("/main")
-        self.steps.click(self.menu.get_by_role("link", name=menu_item, exact=True))
+        self.steps.click(self.menu.get_by_role("link", name=menu_item, exact=True), repeatable=True)
         self.land(expected, menu_item, frame=WORK_AREA)
 
     def _search(self, menu_item: str, fields: list[Field], result: Locator, what: str) -> None:
@@ -162,7 +165,7 @@ class RxPressPortal(Portal):
         self._open(menu_item, self.search_form)
         for label, value, safe in fields:
             self.steps.fill(self.search_form.get_by_label(label, exact=True), value, safe=safe)
-        self.steps.click(self.search)
+        self.steps.click(self.search, repeatable=True)  # a look-up posts, and changes nothing
         nothing = self.work_status.filter(has_text=f"No {what} found")
         target, refused = f"{what} search result", f"the {what}"
         self.proceed(result.or_(nothing), self.work_alert, target, refused=refused, frame=WORK_AREA)
@@ -223,7 +226,7 @@ class RxPressPortal(Portal):
         if files.attachments:
             attachments = form.get_by_label("Supporting documents (optional)", exact=True)
             self.steps.upload(attachments, list(files.attachments))
-        self.steps.click(form.get_by_role("button", name="Review request", exact=True))
+        self.steps.click(form.get_by_role("button", name="Review request", exact=True), repeatable=True)
         refused = "the redetermination request"
         self.proceed(
             self.summary, self.work_alert, "redetermination review", refused=refused, frame=WORK_AREA

@@ -24,6 +24,15 @@ class Knobs(BaseModel):
     error_rate: float = Field(default=0.0, ge=0.0, le=1.0, description="share of responses that fail")
     error_statuses: tuple[ErrorStatus, ...] = Field(default=(500, 502, 503), min_length=1)
     error_seed: int = Field(default=0, description="seeds the error draw; replacing the knobs reseeds it")
+    fail_path: str | None = Field(
+        default=None,
+        pattern=r"^/",
+        description="requests whose path starts with this: after the first fail_after of them, the next "
+        "fail_times fail with the first of error_statuses, whatever error_rate draws (counted since "
+        "the knobs were set)",
+    )
+    fail_after: int = Field(default=0, ge=0, le=100_000)
+    fail_times: int = Field(default=1, ge=0, le=100_000)
     maintenance: bool = Field(default=False, description="every page is a 503 maintenance page")
     session_expiry_requests: int | None = Field(
         default=None, ge=1, description="a session dies after this many authenticated requests"

@@ -1,8 +1,8 @@
 """The generic knobs, as ASGI middleware every sandbox app wraps itself in.
 
 Order per request: count it, add latency, answer with the maintenance page, or with an injected
-error drawn from the seeded generator, else pass on to the app. ``/__sandbox/`` is never touched,
-so a test can always read the ledger and turn knobs back.
+error (one aimed at a path by ``fail_path``, or drawn from the seeded generator), else pass on to
+the app. ``/__sandbox/`` is never touched, so a test can always read the ledger and turn knobs back.
 """
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ class KnobsMiddleware:
             page = self.maintenance_page(self.state)
             await HTMLResponse(page, status_code=503, headers={"Retry-After": "900"})(scope, receive, send)
             return
-        status = self.state.draw_error()
+        status = self.state.draw_error(scope["path"])
         if status is not None:
             await HTMLResponse(self.error_page(self.state, status), status_code=status)(scope, receive, send)
             return

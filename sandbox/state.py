@@ -88,6 +88,7 @@ class PortalState:
         self.requests = 0
         self.errors_injected = 0
         self.logins_since_knobs = 0
+        self.requests_to_fail_path = 0  # requests to the fail_path knob's path since the knobs were set
 
     # -- knobs ---------------------------------------------------------------------------------
 
@@ -103,6 +104,7 @@ class PortalState:
             self._knobs = new
             self._reseed_errors()
             self.logins_since_knobs = 0
+            self.requests_to_fail_path = 0
         return new
 
     def update_knobs(self, **changes: Any) -> Knobs:
@@ -111,10 +113,19 @@ class PortalState:
     def _reseed_errors(self) -> None:
         self._error_rng.seed(f"{self.payer_id}:{self.seed}:errors:{self._knobs.error_seed}")
 
-    def draw_error(self) -> int | None:
-        """The status to fail this response with, or None; drawn from the seeded generator."""
+    def draw_error(self, path: str = "") -> int | None:
+        """The status to fail the response to ``path`` with, or None: the first of
+        ``error_statuses`` for a request to ``fail_path`` past its first ``fail_after`` and within
+        its next ``fail_times``, else one drawn from the seeded generator (a request to
+        ``fail_path`` draws nothing, so the same seed fails the same other requests)."""
         with self._lock:
             knobs = self._knobs
+            if knobs.fail_path is not None and path.startswith(knobs.fail_path):
+                self.requests_to_fail_path += 1
+                if knobs.fail_after < self.requests_to_fail_path <= knobs.fail_after + knobs.fail_times:
+                    self.errors_injected += 1
+                    return knobs.error_statuses[0]
+                return None
             if knobs.error_rate <= 0 or self._error_rng.random() >= knobs.error_rate:
                 return None
             self.errors_injected += 1

@@ -18,6 +18,9 @@ recorded answers are the logged-in ones. The HAR was scrubbed (form bodies, and 
 value in its URLs), so requests match by method and URL, a scrubbed value in a recorded URL
 standing for any one value, in recorded order. Offline, the submit click goes ahead only when the
 recorded run clicked (its answer is in the HAR); otherwise it stops there.
+
+Both walk the portal through the worker's own run pipeline (``bot.pipeline``); a ``ReplayRun``
+says what differs: the gate, the printed steps, and nothing written to the queue.
 """
 
 from __future__ import annotations
@@ -27,43 +30,33 @@ import shutil
 import tempfile
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from playwright.sync_api import Browser, BrowserContext, Page
+from playwright.sync_api import Browser, BrowserContext
 
 from bot.documents import AppealFiles, appeal_files, write_letter
 from bot.errors import (
-    AccountDisabled,
     DocumentProblem,
     PayerbotError,
     PlannedStop,
     PortalChanged,
     ReplayRefused,
     ReplayStop,
-    SessionExpired,
     Transient,
     error_class,
 )
-from bot.models import (
-    AppealRequest,
-    ClaimStatusRequest,
-    PaStatusRequest,
-    Payload,
-    WorkKind,
-    parse_payload,
-    payload_digest,
-)
-from bot.portal import ACTION_FOR_KIND, Portal, SubmitGate, submit_through_gate
+from bot.models import AppealRequest, Payload, SubmissionResult, WorkKind, parse_payload
+from bot.pipeline import Ended, Pipeline, PortalRun, RunMode, Subject, open_session
+from bot.portal import ACTION_FOR_KIND, SubmitGate
 from bot.queue import ItemView, submission_reference
 from bot.recording.fingerprint import diff, page_fingerprint
 from bot.recording.offline import HarRouter
-from bot.recording.recorder import RecordMode, RunInfo, RunRecorder, new_run_id
-from bot.redact import MASK, PROCESS_SECRETS, Redactor
+from bot.recording.recorder import RecordMode
+from bot.redact import MASK
 from bot.services import Services
-from bot.session import AccountSession, trusted_portal_url
-from bot.steps import Outcome, Step, StepRecorder
-from portals import get_portal
+from bot.status import ClaimStatus, PaStatus
+from bot.steps import Outcome, Step
 from scenarios.runs import RunView, StepLine
 
 Printer = Callable[[str], None]
@@ -148,6 +141,92 @@ def item_input(services: Services, run: RunView) -> tuple[ItemView, Payload]:
     return view, parse_payload(WorkKind(view.kind), view.payload)
 
 
+class ReplayRun(RunMode[str]):
+    """A replay's run: each step printed beside the recorded one, nothing written to the queue.
+
+    Live, it uses the account's session, stops before the submit click and is recorded as a run of
+    its own (a bundle when it fails). Offline, see ``OfflineReplay``. The run's value is what the
+    action read or got, for the operator to read.
+    """
+
+    dry_run = True
+    record = RecordMode.FAILURES
+    kind = "live"
+
+    def __init__(self, services: Services, recorded: RunView, out: Printer) -> None:
+        self.s = services
+        self.recorded = recorded
+        self.replay_of = recorded.id
+        self.out = out
+        self.result = ReplayResult(recorded=recorded, mode=self.kind)
+
+    def on_step(self, step: Step) -> None:
+        recorded = self.recorded.steps[step.index] if step.index < len(self.recorded.steps) else None
+        replayed = ReplayedStep(step, recorded, compare(step, recorded))
+        self.result.steps.append(replayed)
+        self.out(replayed.line())
+
+    def on_session_expired(self) -> None:
+        self.out("the portal ended the session; logging in again and replaying from the start")
+        self.result = ReplayResult(recorded=self.recorded, mode=self.kind)
+
+    def read(self, run: PortalRun, status: ClaimStatus | PaStatus) -> str:
+        what = "claim status" if isinstance(status, ClaimStatus) else "authorization"
+        return f"{what} {status.label} ({status.payer_wording})"
+
+    def gate(self, run: PortalRun, request: AppealRequest) -> SubmitGate:
+        return _stop_before_click
+
+    def submitted(self, run: PortalRun, request: AppealRequest, result: SubmissionResult) -> str:
+        return f"confirmation {result.confirmation_id} (served from the recording)"
+
+    def failed(self, run: PortalRun, error: PayerbotError) -> None:
+        """Where it failed, and how that page differs from its last good look."""
+        result, recorder = self.result, run.recorder
+        result.error_kind, result.error = type(error).__name__, error.message
+        failed = [s for s in run.steps.steps if s.outcome == Outcome.FAILED]
+        result.locator = error.locator if isinstance(error, PortalChanged) else None
+        if failed:
+            result.url_path = failed[-1].url_path
+            result.locator = result.locator or failed[-1].locator
+        recorder.learn_sensitive(run.page)
+        result.fingerprint = [recorder.redactor.scrub(x) for x in page_fingerprint(run.page)]  # bounded
+        result.last_good = self.s.runs.baselines.last_good(
+            recorder.info.payer, result.url_path, result.fingerprint
+        )
+
+
+class OfflineReplay(ReplayRun):
+    """Nothing reaches the portal and nothing is recorded: the recording is the run. The submit
+    click goes ahead only when the recorded run clicked (its answer is in the recording), and a
+    document no longer in the documents folder is replaced by a stand-in letter."""
+
+    kind = "offline"
+    record = RecordMode.NEVER
+    save_run = False
+
+    def __init__(self, services: Services, recorded: RunView, out: Printer, scratch: Path) -> None:
+        super().__init__(services, recorded, out)
+        self.scratch = scratch
+
+    def gate(self, run: PortalRun, request: AppealRequest) -> SubmitGate:
+        if self.recorded.outcome in {"ok", "failed"}:
+            return _offline_click  # the recorded run clicked (or failed before): its answers are in the HAR
+        return _stop_before_click
+
+    def files(
+        self, request: AppealRequest, documents_dir: Path | None, max_bytes: int
+    ) -> AbstractContextManager[AppealFiles]:
+        try:
+            return appeal_files(request, documents_dir, max_bytes)
+        except DocumentProblem as exc:
+            self.out(f"note: {exc.message}; offline, a stand-in letter is uploaded instead")
+            letter = write_letter(
+                self.scratch, "stand-in-letter.pdf", "A stand-in letter for an offline replay."
+            )
+            return nullcontext(AppealFiles(letter=letter, attachments=[letter for _ in request.attachments]))
+
+
 class Replayer:
     """Replays runs for an operator; ``out`` receives one line at a time as the replay goes."""
 
@@ -155,13 +234,20 @@ class Replayer:
         self.s = services
         self.browser = browser
         self.out = out
+        self.pipeline = Pipeline(services)
 
     def replay(self, run: RunView, *, offline: bool = False, allow_submit: bool = False) -> ReplayResult:
         view, request = item_input(self.s, run)
-        digest = payload_digest(
-            WorkKind(view.kind), view.payer, view.account, request.model_dump(mode="json")
+        subject = Subject(
+            view.id,
+            WorkKind(view.kind),
+            view.payer,
+            view.account,
+            request,
+            view.attempts,
+            view.submission_reference or submission_reference(view.id, view.idempotency_key),
         )
-        if run.payload_digest and digest != run.payload_digest:
+        if run.payload_digest and subject.digest != run.payload_digest:
             self.out(f"note: item {view.id}'s input changed since run {run.id}; replaying today's input")
         if allow_submit and isinstance(request, AppealRequest):
             if offline:
@@ -170,204 +256,54 @@ class Replayer:
 
             return submit_for_real(self.s, self.browser, run, view, out=self.out)
         if offline:
-            return self._offline(run, view, request)
-        return self._live(run, view, request, digest)
-
-    # -- live ------------------------------------------------------------------------------------
-
-    def _live(self, run: RunView, view: ItemView, request: Payload, digest: str) -> ReplayResult:
-        portal_cls = get_portal(view.payer)
-        account = self.s.vault.account(view.payer, view.account)
-        if not account.enabled:
-            raise AccountDisabled(
-                f"account {view.payer}/{view.account} is disabled: {account.disabled_reason}"
-            )
-        session = AccountSession(
-            browser=self.browser,
-            portal_cls=portal_cls,
-            # the sealed URL, as the worker uses: a replay types the same secrets
-            portal_url=trusted_portal_url(
-                self.s.vault, portal_cls, view.payer, view.account, account.portal_url
-            ),
-            payer=view.payer,
-            account=view.account,
-            vault=self.s.vault,
-            audit=self.s.audit,
-            settings=self.s.settings,
-        )
-        action = ACTION_FOR_KIND[WorkKind(view.kind)]
+            return self._offline(run, subject)
+        session = open_session(self.s, self.browser, view.payer, view.account)  # the worker's sealed URL
+        action = ACTION_FOR_KIND[subject.kind]
         self.out(f"replaying run {run.id} live: item {view.id}, {view.payer} {action}, {session.portal_url}")
-        for attempt in (1, 2):
-            session.ensure()  # the stored session, or one login in its own untraced context
-            info = RunInfo(
-                run_id=new_run_id(view.id),
-                item_id=view.id,
-                kind=view.kind,
-                payer=view.payer,
-                account=view.account,
-                action=str(ACTION_FOR_KIND[WorkKind(view.kind)]),
-                attempt=view.attempts,
-                payload_digest=digest,
-                portal_url=session.portal_url,
-                dry_run=True,
-                replay_of=run.id,
-            )
-            recorder = RunRecorder(
-                info,
-                artifacts_dir=self.s.settings.resolved_artifacts_dir,
-                mode=RecordMode.FAILURES,
-                redactor=Redactor(parent=PROCESS_SECRETS),
-            )
-            context = session.new_context(**recorder.context_options())
-            result = self._walk(run, "live", context, recorder, portal_cls, session.portal_url, view, request)
-            if result.error_kind == SessionExpired.__name__ and attempt == 1:
-                self.out("the portal ended the session; logging in again and replaying from the start")
-                session.renew()
-                continue
-            return result
-        raise AssertionError("unreachable")
+        mode = ReplayRun(self.s, run, self.out)
+        return self._ended(self.pipeline.run(session, subject, mode), mode)
 
-    # -- offline ---------------------------------------------------------------------------------
-
-    def _offline(self, run: RunView, view: ItemView, request: Payload) -> ReplayResult:
+    def _offline(self, run: RunView, subject: Subject) -> ReplayResult:
         har = run.file("har")
         if har is None:
             raise ReplayRefused(
                 f"run {run.id} kept no network log (only failed runs, or runs with --record always, "
                 "keep one); replay it live instead"
             )
-        portal_cls = get_portal(view.payer)
         portal_url = run.portal_url or _origin_of(har)
-        request = as_recorded(request)
-        self.out(f"replaying run {run.id} offline from {har} (no network): item {view.id}, {view.payer}")
+        self.out(
+            f"replaying run {run.id} offline from {har} (no network): item {subject.item_id}, {subject.payer}"
+        )
         folder = Path(tempfile.mkdtemp(prefix="payerbot-offline-"))
-        try:
-            context = self.browser.new_context()  # no cookies: every answer comes from the recording
+
+        def offline_context(options: dict[str, object]) -> BrowserContext:
+            # no cookies: every answer comes from the recording (and a run that keeps nothing, no HAR)
+            context = self.browser.new_context()
             context.set_default_timeout(self.s.settings.action_timeout_ms)
             context.set_default_navigation_timeout(self.s.settings.navigation_timeout_ms)
             context.route("**/*", HarRouter.load(har))
-            info = RunInfo(
-                run_id=new_run_id(view.id),
-                item_id=view.id,
-                kind=view.kind,
-                payer=view.payer,
-                account=view.account,
-                action=run.action,
-                portal_url=portal_url,
-                dry_run=True,
-                replay_of=run.id,
+            return context
+
+        try:
+            mode = OfflineReplay(self.s, run, self.out, folder)
+            recorded = replace(subject, request=as_recorded(subject.request))
+            ended = self.pipeline.walk(
+                recorded, mode, portal_url=portal_url, open_context=offline_context, artifacts_dir=folder
             )
-            recorder = RunRecorder(info, artifacts_dir=folder, mode=RecordMode.NEVER)
-            return self._walk(
-                run, "offline", context, recorder, portal_cls, portal_url, view, request, folder
-            )
+            return self._ended(ended, mode)
         finally:
             shutil.rmtree(folder, ignore_errors=True)
 
-    # -- one walk through the portal ---------------------------------------------------------------
-
-    def _walk(
-        self,
-        run: RunView,
-        mode: str,
-        context: BrowserContext,
-        recorder: RunRecorder,
-        portal_cls: type[Portal],
-        portal_url: str,
-        view: ItemView,
-        request: Payload,
-        scratch: Path | None = None,
-    ) -> ReplayResult:
-        result = ReplayResult(recorded=run, mode=mode)
-        page = context.new_page()
-
-        def on_step(step: Step, step_page: Page) -> None:
-            recorder.on_step(step, step_page)
-            recorded = run.steps[step.index] if step.index < len(run.steps) else None
-            replayed = ReplayedStep(step, recorded, compare(step, recorded))
-            result.steps.append(replayed)
-            self.out(replayed.line())
-
-        recorder.learn_request(request)  # the runner's registrations, so a replay's bundle is as clean
-        steps = StepRecorder(page, on_step=on_step, on_typed=recorder.learn)
-        portal = portal_cls(page, portal_url, steps)
-        recorder.attach(context, portal)
-        error: BaseException | None = None
-        try:
-            result.detail = self._act(portal, view, request, recorder, mode, run, scratch)
-        except BaseException as exc:
-            error = exc
-        if isinstance(error, PayerbotError) and not isinstance(error, PlannedStop):
-            self._describe_failure(result, error, steps.steps, page, recorder)
-        bundle = recorder.finish(context, page, error, steps.steps)
-        if recorder.mode != RecordMode.NEVER:
-            self.s.runs.save(bundle)
-            result.run_id = bundle.info.run_id
+    def _ended(self, ended: Ended[str], mode: ReplayRun) -> ReplayResult:
+        result, error = mode.result, ended.error
+        if mode.save_run:
+            result.run_id = ended.run_id
         if error is not None and not isinstance(error, PayerbotError):
-            raise error  # a bug or an interrupt: the operator sees it as it is
-        result.outcome = bundle.outcome if error is not None else "ok"
-        if isinstance(error, PlannedStop):
-            result.detail = error.message
-        self._report(result, mode)
+            raise error  # a bug: the operator sees it as it is
+        result.outcome = ended.bundle.outcome if error is not None else "ok"
+        result.detail = error.message if isinstance(error, PlannedStop) else ended.value
+        self._report(result, mode.kind)
         return result
-
-    def _describe_failure(
-        self, result: ReplayResult, error: PayerbotError, steps: list[Step], page: Page, recorder: RunRecorder
-    ) -> None:
-        result.error_kind, result.error = type(error).__name__, recorder.redactor.scrub(error.message)
-        failed = [s for s in steps if s.outcome == Outcome.FAILED]
-        result.locator = error.locator if isinstance(error, PortalChanged) else None
-        if failed:
-            result.url_path = failed[-1].url_path
-            result.locator = result.locator or failed[-1].locator
-        recorder.learn_sensitive(page)
-        result.fingerprint = [recorder.redactor.scrub(x) for x in page_fingerprint(page)]  # bounded
-        result.last_good = self.s.runs.baselines.last_good(
-            recorder.info.payer, result.url_path, result.fingerprint
-        )
-
-    def _act(
-        self,
-        portal: Portal,
-        view: ItemView,
-        request: Payload,
-        recorder: RunRecorder,
-        mode: str,
-        run: RunView,
-        scratch: Path | None,
-    ) -> str:
-        mapper = self.s.mapper
-        if isinstance(request, ClaimStatusRequest):
-            reading = portal.check_claim_status(request)
-            recorder.learn(*reading.sensitive)
-            status = mapper.claim(type(portal), reading)
-            return f"claim status {status.label} ({status.payer_wording})"
-        if isinstance(request, PaStatusRequest):
-            pa = portal.check_pa_status(request)
-            recorder.learn(*pa.sensitive)
-            pa_status = mapper.pa(type(portal), pa)
-            return f"authorization {pa_status.label} ({pa_status.payer_wording})"
-        assert isinstance(request, AppealRequest)
-        recorder.redactor.add(request.explanation)
-        reference = view.submission_reference or submission_reference(view.id, view.idempotency_key)
-        gate: SubmitGate = _stop_before_click
-        if mode == "offline" and run.outcome in {"ok", "failed"}:
-            gate = _offline_click  # the recorded run clicked (or failed before): its answers are in the HAR
-        with self._files(request, mode, scratch, type(portal).max_upload_bytes) as files:
-            result = submit_through_gate(portal, request, files, reference, gate)
-        return f"confirmation {result.confirmation_id} (served from the recording)"
-
-    def _files(
-        self, request: AppealRequest, mode: str, scratch: Path | None, max_bytes: int
-    ) -> AbstractContextManager[AppealFiles]:
-        try:
-            return appeal_files(request, self.s.settings.documents_dir, max_bytes)
-        except DocumentProblem as exc:
-            if mode != "offline" or scratch is None:
-                raise
-            self.out(f"note: {exc.message}; offline, a stand-in letter is uploaded instead")
-            letter = write_letter(scratch, "stand-in-letter.pdf", "A stand-in letter for an offline replay.")
-            return nullcontext(AppealFiles(letter=letter, attachments=[letter for _ in request.attachments]))
 
     # -- what the operator reads at the end -------------------------------------------------------
 

@@ -15,11 +15,10 @@ from playwright.sync_api import Browser
 
 from bot.audit import AuditAction, operator_actor
 from bot.errors import ReplayRefused
-from bot.heartbeat import Heartbeat
 from bot.models import ItemState, SubmissionState, WorkKind
 from bot.queue import ItemView
 from bot.recording.recorder import RecordMode
-from bot.runner import Runner
+from bot.runner import Runner, held
 from bot.services import Services
 from scenarios.replay import Printer, ReplayedStep, ReplayResult, compare
 from scenarios.runs import RunView, load_run
@@ -78,21 +77,17 @@ def submit_for_real(
         f"submitting item {view.id} for real (run {run.id} replayed with --allow-submit): its own lease, "
         "a submitting record before the click, the confirmation after it"
     )
-    heartbeat = Heartbeat(lambda: queue.heartbeat(batch), lease_seconds=services.settings.lease_seconds)
-    with heartbeat:
-        try:
-            services.audit.record(  # the operator's act, before the worker's own records of it
-                AuditAction.REPLAY_SUBMIT,
-                "started",
-                actor=operator,
-                payer=view.payer,
-                account=view.account,
-                item_id=view.id,
-                detail={"run": run.id, "lease_owner": owner},
-            )
-            report = Runner(services, browser, record=RecordMode.ALWAYS).run_batch(batch, heartbeat)
-        finally:
-            queue.release(batch)
+    with held(queue, batch, services.settings.lease_seconds) as heartbeat:
+        services.audit.record(  # the operator's act, before the worker's own records of it
+            AuditAction.REPLAY_SUBMIT,
+            "started",
+            actor=operator,
+            payer=view.payer,
+            account=view.account,
+            item_id=view.id,
+            detail={"run": run.id, "lease_owner": owner},
+        )
+        report = Runner(services, browser, record=RecordMode.ALWAYS).run_batch(batch, heartbeat)
     outcome = report.outcomes[0] if report.outcomes else None
     result = ReplayResult(recorded=run, mode="live")
     if outcome is None:

@@ -258,21 +258,19 @@ def test_a_submit_recorded_while_its_answer_failed_is_never_sent_twice(
     (claim,) = harness.claims(1, appealable=True)
     report = harness.services.queue.enqueue([harness.appeal_item(claim)])
     worker = Worker(harness.services, harness.browser)
-    worker.drain()  # the submit is recorded, the answer fails: a transient end
+    # the submit is recorded, the answer fails: a transient end (one batch: the retry must not come
+    # while the portal still fails, nor reconcile before the history has caught up)
+    worker.drain(max_batches=1)
     harness.state.update_knobs(record_then_fail="none")
-    if not get_portal(harness.payer).history_reliable:
-        harness.state.update_knobs(history_lag_requests=0)
+    lag = get_portal(harness.payer).history_lag
+    assert lag is not None, f"{harness.payer} declares no appeal history"
+    harness.state.update_knobs(history_lag_requests=0)  # a lagging history has caught up
     worker.drain(until_settled=True)
     view = harness.services.queue.get(report.queued[0])
     entries = harness.state.ledger_entries(reference=view.submission_reference)
     assert len(entries) == 1
-    if get_portal(harness.payer).history_reliable:
-        assert view.state == "done" and view.confirmation_id == entries[0].appeal_number
-        assert [s.via for s in view.submissions if s.state == "confirmed"] == ["history"]
-    else:  # a lagging history cannot prove a negative: a person decides, never a blind resubmit
-        assert view.state in {"done", "needs_human"}
-        if view.state == "done":
-            assert view.confirmation_id == entries[0].appeal_number
+    assert view.state == "done" and view.confirmation_id == entries[0].appeal_number
+    assert [s.via for s in view.submissions if s.state == "confirmed"] == ["history"]
 
 
 def test_a_slow_confirmation_is_reconciled_not_resubmitted(harness: Harness) -> None:
@@ -280,7 +278,7 @@ def test_a_slow_confirmation_is_reconciled_not_resubmitted(harness: Harness) -> 
     (claim,) = harness.claims(1, appealable=True)
     report = harness.services.queue.enqueue([harness.appeal_item(claim)])
     worker = Worker(harness.services, harness.browser)
-    worker.drain()
+    worker.drain(max_batches=1)  # one batch: the retry comes once the confirmation is quick again
     harness.state.update_knobs(slow_confirmation_ms=0, history_lag_requests=0)
     worker.drain(until_settled=True)
     view = harness.services.queue.get(report.queued[0])

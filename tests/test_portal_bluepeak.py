@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -13,6 +13,7 @@ import pytest
 from playwright.sync_api import Page, expect
 from pydantic import SecretStr
 
+from bot.clock import ManualClock
 from bot.codelists import shipped_codelists
 from bot.documents import AppealFiles
 from bot.errors import (
@@ -43,11 +44,12 @@ from bot.models import (
     PaStatusRequest,
     WorkKind,
 )
+from bot.portal import submit_through_gate
 from bot.status import ClaimRule, PaRule, normalize_wording, normalized
 from bot.steps import StepKind, StepRecorder
 from portals import get_portal
 from portals.bluepeak import BluePeakPortal
-from sandbox import PortalState, SandboxAccount, get_payer
+from sandbox import PortalState, SandboxAccount
 from sandbox.bluepeak.api import COOKIE, PAGE_SIZE, TERMS_EVERY, recent_claims
 from sandbox.bluepeak.wording import CLAIM_KINDS, PA_KINDS
 from sandbox.data import Claim
@@ -62,10 +64,10 @@ def bluepeak(bluepeak_sandbox: SandboxPortal) -> SandboxPortal:
 
 
 @pytest.fixture
-def steps(page: Page) -> StepRecorder:
+def steps(page: Page, clock: ManualClock) -> StepRecorder:
     page.set_default_timeout(5_000)
     page.set_default_navigation_timeout(10_000)
-    return StepRecorder(page)
+    return StepRecorder(page, clock=clock)  # a retry's wait moves the test's clock
 
 
 @pytest.fixture
@@ -256,35 +258,26 @@ def test_captcha_raises_captcha_shown_without_a_login_post(
 # -- what the app shows instead -------------------------------------------------------------------------
 
 
-def _seed_failing_after(ok: int, failing: int) -> int:
-    """An error seed whose draws at rate 0.5 let ``ok`` requests through, then fail ``failing``."""
-    probe = PortalState(get_payer("bluepeak"))
-    for seed in range(5000):
-        probe.set_knobs({"error_rate": 0.5, "error_statuses": [502], "error_seed": seed})
-        draws = [probe.draw_error() for _ in range(ok + failing)]
-        if draws == [None] * ok + [502] * failing:
-            return seed
-    raise AssertionError("no such seed")
-
-
 def test_server_errors_in_the_page_or_the_api_raise_portal_server_error(
     signed_in: BluePeakPortal, bluepeak: SandboxPortal
 ) -> None:
+    """Each error persists past the step retries (three for each step: nine in all), then is raised."""
     number = next(iter(bluepeak.state.claims))
     bluepeak.state.update_knobs(error_rate=1.0, error_statuses=(502,))
     with pytest.raises(PortalServerError, match="502"):  # the shell itself: a gateway error page
         signed_in.check_claim_status(ClaimStatusRequest(claim_number=number))
     # the shell, its style sheet and script load; the API then fails: the app shows its error state
-    bluepeak.state.update_knobs(error_rate=0.5, error_statuses=(502,), error_seed=_seed_failing_after(3, 4))
+    bluepeak.state.set_knobs({"fail_path": "/api/", "fail_times": 100, "error_statuses": [502]})
     with pytest.raises(PortalServerError, match="502"):
         signed_in.check_claim_status(ClaimStatusRequest(claim_number=number))
     assert "Something went wrong" in signed_in.page.get_by_role("alert").inner_text()
     with pytest.raises(PortalServerError, match="shows an error"):
         signed_in.check_page()
     # the shell loads and its script does not: the shell's own error state, with no 5xx document
-    bluepeak.state.update_knobs(error_rate=0.5, error_statuses=(502,), error_seed=_seed_failing_after(1, 2))
+    bluepeak.state.set_knobs({"fail_path": "/static/app.js", "fail_times": 100, "error_statuses": [502]})
     with pytest.raises(PortalServerError, match="could not load"):
         signed_in.check_claim_status(ClaimStatusRequest(claim_number=number))
+    assert len([s for s in signed_in.steps.steps if s.kind == StepKind.RETRY]) == 9
 
 
 def test_expired_session_raises_session_expired(signed_in: BluePeakPortal, bluepeak: SandboxPortal) -> None:
@@ -371,6 +364,21 @@ def test_a_slow_portal_is_waited_for_behind_its_spinners(
     reading = signed_in.check_claim_status(ClaimStatusRequest(claim_number=claim.claim_number))
     assert reading.status_text == "Approved - payment issued"
     assert reading.paid_amount == str(claim.paid)
+
+
+def test_a_view_whose_data_request_fails_once_is_asked_again_through_try_again(
+    signed_in: BluePeakPortal, bluepeak: SandboxPortal, clock: ManualClock
+) -> None:
+    claim = newest_claim(bluepeak.state, "Not covered")
+    bluepeak.state.update_knobs(fail_path="/api/claims/", fail_times=1)  # the claim's own data, once
+    started = clock.now()
+    injected = bluepeak.state.errors_injected
+    reading = signed_in.check_claim_status(ClaimStatusRequest(claim_number=claim.claim_number))
+    assert reading.status_text == "Not covered" and bluepeak.state.errors_injected == injected + 1
+    (retry,) = [s for s in signed_in.steps.steps if s.kind == StepKind.RETRY]
+    assert (retry.target, retry.error) == ("retry control", "PortalServerError")
+    assert _clicked(signed_in, '"Try again"') == 1
+    assert clock.now() - started == timedelta(seconds=0.25)
 
 
 def test_claim_reading_keeps_code_descriptions_and_no_phi_in_steps(
@@ -466,6 +474,21 @@ def test_failure_after_the_click_is_transient_and_history_finds_the_appeal(
     [entry] = bluepeak.state.ledger_entries(reference=reference)
     found = signed_in.find_submission(reference)
     assert found.found and found.confirmation_id == entry.appeal_number
+
+
+def test_a_submit_that_fails_is_never_sent_again_within_the_run(
+    signed_in: BluePeakPortal, bluepeak: SandboxPortal, files: AppealFiles
+) -> None:
+    claim = newest_claim(bluepeak.state, "Not covered")
+    bluepeak.state.update_knobs(fail_path="/api/appeals", fail_times=1)  # the submit, before it is recorded
+    reference, gate = _reference("failed"), Gate()
+    with pytest.raises(PortalServerError):  # transient: the next attempt reconciles first
+        submit_through_gate(signed_in, appeal_for(claim.claim_number), files, reference, gate)
+    assert gate.calls == 1 and _clicked(signed_in, "Submit appeal") == 1
+    assert _clicked(signed_in, '"Try again"') == 0  # the dialog offers it: never taken after the gate
+    assert not [s for s in signed_in.steps.steps if s.kind == StepKind.RETRY]
+    assert bluepeak.state.ledger_entries(reference=reference) == []
+    assert signed_in.find_submission(reference).found is False
 
 
 # -- redesigns ------------------------------------------------------------------------------------------

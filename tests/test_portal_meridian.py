@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -13,6 +13,7 @@ import pytest
 from playwright.sync_api import Page
 from pydantic import SecretStr
 
+from bot.clock import ManualClock
 from bot.codelists import shipped_codelists
 from bot.documents import AppealFiles
 from bot.errors import (
@@ -60,10 +61,10 @@ def meridian(meridian_sandbox: SandboxPortal) -> SandboxPortal:
 
 
 @pytest.fixture
-def steps(page: Page) -> StepRecorder:
+def steps(page: Page, clock: ManualClock) -> StepRecorder:
     page.set_default_timeout(5_000)
     page.set_default_navigation_timeout(10_000)
-    return StepRecorder(page)
+    return StepRecorder(page, clock=clock)  # a retry's wait moves the test's clock
 
 
 @pytest.fixture
@@ -260,6 +261,24 @@ def test_a_slow_portal_is_waited_for_without_timers(
     assert reading.paid_amount == str(claim.paid)
 
 
+def test_a_search_answered_with_a_server_error_once_is_searched_again(
+    signed_in: MeridianPortal, meridian: SandboxPortal, clock: ManualClock
+) -> None:
+    claim = canary_claim(meridian.state, "Paid")
+    meridian.state.update_knobs(fail_path="/claims", fail_after=1)  # the search page loads; its answer fails
+    started = clock.now()
+    injected = meridian.state.errors_injected
+    reading = signed_in.check_claim_status(ClaimStatusRequest(claim_number=claim.claim_number))
+    assert reading.status_text == "Paid" and meridian.state.errors_injected == injected + 1
+    (retry,) = [s for s in signed_in.steps.steps if s.kind == StepKind.RETRY]
+    assert retry.target == "load again, then 1 steps again"  # the search page, the number typed
+    searches = [
+        s for s in signed_in.steps.steps if s.kind == StepKind.CLICK and '"Search"' in (s.locator or "")
+    ]
+    assert len(searches) == 2 and searches[0].meta == {"repeatable": "true"}
+    assert clock.now() - started == timedelta(seconds=0.25)
+
+
 def test_claim_reading_keeps_code_descriptions_and_no_phi_in_steps(
     signed_in: MeridianPortal, meridian: SandboxPortal
 ) -> None:
@@ -330,6 +349,21 @@ def test_gate_that_raises_prevents_the_submit_click(
     assert len(meridian.state.ledger) == before
     clicks = [s.locator or "" for s in signed_in.steps.steps if s.kind == StepKind.CLICK]
     assert not any("Submit appeal" in c for c in clicks)
+
+
+def test_a_wizard_step_that_fails_once_is_posted_again_and_the_appeal_goes_once(
+    signed_in: MeridianPortal, meridian: SandboxPortal, files: AppealFiles
+) -> None:
+    claim = canary_claim(meridian.state, "Denied")
+    meridian.state.update_knobs(fail_path="/appeals/new/reason")  # where the claim step leads, once
+    reference, gate = _reference("wizard"), Gate()
+    result = signed_in.submit_appeal(appeal_for(claim.claim_number), files, reference, gate)
+    [entry] = meridian.state.ledger_entries(reference=reference)
+    assert result.confirmation_id == entry.appeal_number and gate.calls == 1
+    (retry,) = [s for s in signed_in.steps.steps if s.kind == StepKind.RETRY]
+    assert retry.target == "load again, then 1 steps again"  # the wizard restarted, the number typed
+    clicks = [s.locator or "" for s in signed_in.steps.steps if s.kind == StepKind.CLICK]
+    assert sum("Submit appeal" in c for c in clicks) == 1
 
 
 def test_refusals_before_the_submit_never_reach_the_gate(

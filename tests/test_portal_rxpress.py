@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -12,6 +12,7 @@ import pytest
 from playwright.sync_api import Page, Request
 from pydantic import SecretStr
 
+from bot.clock import ManualClock
 from bot.codelists import shipped_codelists
 from bot.documents import AppealFiles
 from bot.errors import (
@@ -64,10 +65,10 @@ def rxpress(rxpress_sandbox: SandboxPortal) -> SandboxPortal:
 
 
 @pytest.fixture
-def steps(page: Page) -> StepRecorder:
+def steps(page: Page, clock: ManualClock) -> StepRecorder:
     page.set_default_timeout(5_000)
     page.set_default_navigation_timeout(10_000)
-    return StepRecorder(page)
+    return StepRecorder(page, clock=clock)  # a retry's wait moves the test's clock
 
 
 @pytest.fixture
@@ -153,7 +154,7 @@ def never_asked() -> str:
 def test_registry_finds_rxpress_and_intake_wants_rx_numbers_with_fill_dates() -> None:
     assert get_portal("rxpress") is RxPressPortal
     assert RxPressPortal.second_factor == SecondFactorKind.OUT_OF_BAND
-    assert RxPressPortal.history_reliable is False
+    assert RxPressPortal.history_lag is not None and RxPressPortal.history_lag > timedelta(0)
     good = ClaimStatusRequest(claim_number="1234567", fill_date=date(2026, 1, 2))
     RxPressPortal.check_request(WorkKind.CLAIM_STATUS, good)
     with pytest.raises(IntakeError, match=r"payload\.claim_number"):
@@ -292,6 +293,24 @@ def test_claim_of_every_wording_reads_back_as_its_truth(
         born, filled = f"{patient.date_of_birth:%m/%d/%Y}", f"{claim.service_date:%m/%d/%Y}"
         prescription = (claim.claim_number, filled, drug_of(claim))
         assert reading.sensitive == (patient.name, patient.member_id, born, *prescription)
+
+
+def test_a_look_up_whose_post_fails_once_is_searched_again_from_the_menu(
+    signed_in: RxPressPortal, rxpress: SandboxPortal, clock: ManualClock
+) -> None:
+    claim = canary_claim(rxpress.state, "PAID")
+    rxpress.state.update_knobs(fail_path="/app/claims", fail_after=1)  # the search form loads; its post fails
+    started = clock.now()
+    injected = rxpress.state.errors_injected
+    reading = signed_in.check_claim_status(claim_request(claim))
+    assert reading.status_text == "PAID" and rxpress.state.errors_injected == injected + 1
+    (retry,) = [s for s in signed_in.steps.steps if s.kind == StepKind.RETRY]
+    # the menu page loaded, its link clicked, the work area landed on, the Rx number and fill date
+    # typed, and Search clicked again (the failure showed in the work area after the click)
+    assert retry.target == "load again, then 5 steps again"
+    redone = [s.kind for s in signed_in.steps.steps if s.meta.get("retry") == "1"]
+    assert redone[0] == StepKind.NAVIGATE and redone.count(StepKind.FILL) == 2
+    assert clock.now() - started == timedelta(seconds=0.25)
 
 
 def test_ncpdp_codes_carry_official_descriptions_and_no_patient_data_reaches_the_steps(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -175,6 +176,54 @@ def test_not_found_in_history_allows_exactly_one_resubmission(
 
     states = [(s.id, s.state, s.attempt) for s in queue.get(item_id).submissions]
     assert states == [(first, "not_found", 1), (second, "confirmed", 2)]
+
+
+def test_a_deferral_waits_until_its_time_spends_no_attempt_and_says_why(
+    engine: Engine, queue: Queue, clock: ManualClock, settings: Settings
+) -> None:
+    """A history that may still lag: the item waits for it without counting the look-up as an attempt."""
+    add_account(engine, "acct-1")
+    item_id = queue.enqueue([appeal(1)]).queued[0]
+    batch, old = _lease(queue, "w-old")
+    queue.begin_submission(old, old.reference)
+    queue.fail(old, PortalTimeout())
+    queue.release(batch)
+    clock.advance(settings.retry_max_seconds + 1)
+    batch, new = _lease(queue, "w-new")
+    assert new.attempt == 2
+    until = clock.now() + timedelta(minutes=2)
+
+    queue.defer(new, until=until, reason="not yet in the portal's history")
+    queue.release(batch)
+
+    view = queue.get(item_id)
+    assert (view.state, view.attempts, view.not_before) == (ItemState.RETRY_WAIT, 1, until)
+    assert view.lease_owner is None and view.finished_at is None
+    assert queue.pending_submission(item_id) is not None  # still to reconcile
+    last = queue.history(item_id)[-1]
+    assert (last.from_state, last.to_state, last.attempt) == ("running", "retry_wait", 2)
+    assert last.detail == "not yet in the portal's history (no attempt spent)"
+    assert queue.lease_batch("w-early") is None  # not due before its time
+    clock.advance(120)
+    batch, again = _lease(queue, "w-later")
+    assert again.attempt == 2  # the same attempt as the one that waited
+
+
+def test_a_stale_worker_cannot_defer(
+    engine: Engine, queue: Queue, clock: ManualClock, settings: Settings
+) -> None:
+    add_account(engine, "acct-1")
+    queue.enqueue([appeal(1)])
+    _, old = _lease(queue, "w-old")
+    queue.begin_submission(old, old.reference)
+    clock.advance(settings.lease_seconds + 1)
+    queue.reap()
+    before = snapshot(engine)
+
+    with pytest.raises(StaleLease):
+        queue.defer(old, until=clock.now() + timedelta(minutes=2), reason="not yet in the history")
+
+    assert snapshot(engine) == before
 
 
 def test_the_database_itself_allows_one_open_submission_per_item(engine: Engine, queue: Queue) -> None:

@@ -96,6 +96,27 @@ def test_knobs_refuse_out_of_range_values_by_name() -> None:
     with pytest.raises(ValidationError, match="error_statuses"):
         Knobs(error_statuses=(200,))
     assert Knobs().with_changes(maintenance=True).maintenance is True
+    with pytest.raises(ValidationError, match="fail_path"):
+        Knobs(fail_path="api/claims")  # a path, from its leading slash
+
+
+def test_fail_path_fails_the_chosen_requests_to_a_path_and_leaves_the_seeded_draw_alone() -> None:
+    payer = get_payer("meridian")
+    state = PortalState(payer, 7)
+    state.set_knobs({"fail_path": "/claims", "fail_after": 1, "fail_times": 2, "error_statuses": [502]})
+    paths = ["/claims", "/login", "/claims", "/claims/1", "/claims"]
+    assert [state.draw_error(p) for p in paths] == [None, None, 502, 502, None]
+    state.set_knobs(state.knobs)  # setting the knobs again starts the count again
+    assert [state.draw_error(p) for p in paths] == [None, None, 502, 502, None]
+    # requests to the path draw nothing: every other request fails as the same seed would fail it
+    plain, aimed = PortalState(payer, 7), PortalState(payer, 7)
+    plain.set_knobs({"error_rate": 0.5})
+    aimed.set_knobs({"error_rate": 0.5, "fail_path": "/api/", "fail_times": 3})
+    others = [plain.draw_error("/page") for _ in range(20)]
+    assert [(aimed.draw_error("/api/x"), aimed.draw_error("/page"))[1] for _ in range(20)] == others
+    with SandboxServer(["meridian"]) as server, httpx.Client(base_url=server.url("meridian")) as client:
+        server.portal("meridian").set_knobs({"fail_path": "/login", "error_statuses": [503]})
+        assert [client.get("/login").status_code for _ in range(2)] == [503, 200]
 
 
 def test_totp_guard_refuses_a_replay_and_an_older_step_after_a_newer_one() -> None:

@@ -123,12 +123,14 @@ class Manager:
                 sa.update(items)
                 .where(items.c.id == fence.item_id)
                 .values(
-                    state=to_state.value,
-                    attempts=max(row.attempts, fence.attempt),
-                    updated_at=now,
-                    finished_at=now if final else None,
-                    **LEASE_CLEARED,
-                    **values,
+                    {
+                        "state": to_state.value,
+                        "attempts": max(row.attempts, fence.attempt),
+                        "updated_at": now,
+                        "finished_at": now if final else None,
+                        **LEASE_CLEARED,
+                        **values,  # a deferral hands its attempt back: it sets ``attempts``
+                    }
                 )
             )
             add_events(

@@ -273,6 +273,17 @@ class Queue:
         self._manager.finish(self._fence(item), now, to_state=to_state, values=values, detail=detail)
         return to_state
 
+    def defer(self, item: LeasedItem, *, until: datetime, reason: str) -> None:
+        """Back to retry_wait until ``until`` without spending this attempt (its event says
+        ``reason``): for a wait the portal needs, such as a history that may still lag."""
+        self._manager.finish(
+            self._fence(item),
+            self.clock.now(),
+            to_state=ItemState.RETRY_WAIT,
+            values={"attempts": item.attempt - 1, "not_before": until},
+            detail=f"{reason} (no attempt spent)",
+        )
+
     # -- exactly once ---------------------------------------------------------------------------------
 
     def _audit_write(self, entry: AuditEntry | None) -> AuditWrite | None:

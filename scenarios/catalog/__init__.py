@@ -24,6 +24,7 @@ import yaml
 from playwright.sync_api import Browser
 from pydantic import Field, StringConstraints, ValidationError, field_validator, model_validator
 
+from bot.clock import FastForwardClock
 from bot.documents import write_letter
 from bot.errors import ConfigError
 from bot.evidence import sha256_file
@@ -242,7 +243,9 @@ def run_entry(
     """
     result = EntryResult(entry)
     state = sandbox.portal(entry.payer)
-    ws = Workspace.create(root, template=template, retry_base_seconds=0.2, retry_max_seconds=1.0)
+    # settling waits out retries and a lagging history on a clock that moves instead of waiting
+    clock = FastForwardClock() if entry.settle else None
+    ws = Workspace.create(root, template=template, clock=clock, retry_base_seconds=0.2, retry_max_seconds=1.0)
     try:
         shared = logins is not None and not (LOGIN_KNOBS & set(entry.knobs))
         account = logins.seed(ws, state) if logins is not None and shared else ws.seed_account(state)[0]

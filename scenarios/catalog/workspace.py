@@ -14,6 +14,7 @@ from typing import Any
 
 import pyotp
 
+from bot.clock import Clock
 from bot.code_inbox import parse_entries
 from bot.db import make_engine
 from bot.migrate import upgrade
@@ -49,7 +50,9 @@ class Workspace:
     services: Services
 
     @classmethod
-    def create(cls, root: Path, *, template: Path | None = None, **overrides: Any) -> Workspace:
+    def create(
+        cls, root: Path, *, template: Path | None = None, clock: Clock | None = None, **overrides: Any
+    ) -> Workspace:
         for sub in ("artifacts", "documents"):
             (root / sub).mkdir(parents=True, exist_ok=True)
         database = root / "payerbot.sqlite"
@@ -66,7 +69,7 @@ class Workspace:
             vault_key_file=key_file,
             **{**SCENARIO_SETTINGS, **overrides},
         )
-        services = build_services(settings)
+        services = build_services(settings, clock=clock)
         if template is None:
             upgrade(services.engine)
         return cls(root, settings, services)
