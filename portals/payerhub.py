@@ -1,0 +1,250 @@
+"""PayerHub: a clearinghouse portal serving several health plans (password, then a TOTP code).
+
+Each page is one form posting back to itself with a view state only its newest copy holds: every
+action opens its page afresh, picks the request's plan and goes on by clicks, never Back. A claim is
+searched by its number over 24 months of service dates, the widest range the portal takes (requests
+carry no date of service; the number finds the plan's claim), stepping back from today.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from functools import partial
+
+from playwright.sync_api import Locator, Page
+
+from bot.documents import AppealFiles
+from bot.errors import AmbiguousSubmission, NotFoundOnPortal
+from bot.interruptions import GATEWAY_ERROR_PAGE, heading, shown_text
+from bot.interruptions import Interruption as Shows
+from bot.login import LoginSecrets, SecondFactorKind
+from bot.models import (
+    AppealReason,
+    AppealRequest,
+    ClaimReading,
+    ClaimStatusRequest,
+    CodeSystem,
+    PaReading,
+    PaStatusRequest,
+    SubmissionLookup,
+    SubmissionResult,
+)
+from bot.parsing import format_us_date, parse_money, parse_us_date
+from bot.portal import Action, Portal, SubmitGate
+from bot.readers import CodesTable, HistoryTable, Pager, find_in_history, read_codes, read_field
+from bot.status import ClaimRule, PaDecision, PaRule
+from bot.steps import StepRecorder
+
+REASON_LABELS: dict[AppealReason, str] = {  # the options of "Reason for reconsideration"
+    AppealReason.MEDICAL_NECESSITY: "Medical necessity review",
+    AppealReason.CODING_ERROR: "Coding or billing correction",
+    AppealReason.TIMELY_FILING: "Proof of timely filing",
+    AppealReason.COORDINATION_OF_BENEFITS: "Other insurance / coordination of benefits",
+    AppealReason.DUPLICATE_DENIAL: "Incorrect duplicate denial",
+    AppealReason.OTHER: "Other (explain below)",
+}
+PATIENT_LABELS = ("Patient name", "Member ID", "Date of birth")
+SENSITIVE_LABELS = (*PATIENT_LABELS, "Date of service", "Service", "Explanation")
+LISTED_PATIENT_COLUMNS = ("Patient name", "Member ID", "Date of service")  # of the claim results
+CODES = CodesTable(system_column="Code type", systems={"CARC": CodeSystem.CARC, "RARC": CodeSystem.RARC})
+HISTORY = HistoryTable("reconsideration history", "Your reference", "Request number", "No reconsideration")
+PAGER = Pager(navigation="Result pages", position=r"^Page {page} of (\d+) \(\d+ \w+\)$", max_pages=40)
+SPAN, RANGES = timedelta(days=730), 3  # 24 months a search, six years back in all
+
+
+class PayerHubPortal(Portal):
+    payer_id = "payerhub"
+    display_name = "PayerHub"
+    default_url = "https://providers.payerhub.example"
+    actions = frozenset(Action)
+    second_factor = SecondFactorKind.TOTP
+    history_lag = timedelta(0)  # a request is in the history as soon as it is submitted
+    claim_number_pattern = r"^\d{13}$"
+    plans_required = True
+    plans = frozenset({"Blue Lakes Health", "Cardinal Care", "Summit Medicare Advantage"})
+    known_fields = frozenset(SENSITIVE_LABELS).union(  # its detail terms and column headers
+        ("Selected plan", "Health plan", "Claim number", "Billed amount", "Paid amount", "Claim status"),
+        ("Authorization number", "Certification status", "Effective from", "Effective through"),
+        ("Decision reason", "Request number", "Your reference", "Received", "Details", "Submitted"),
+        ("Request status", "Code type", "Code", "Description", "Payer ID", "Authorization inquiry"),
+    )
+    sensitive_labels = SENSITIVE_LABELS
+    not_found_words = "No claim with this number was found"  # the reconsideration's claim step
+    interruptions = (
+        heading("PayerHub is unavailable", Shows.MAINTENANCE),
+        heading("Security check", Shows.CAPTCHA),
+        shown_text("Your password has expired", Shows.PASSWORD_EXPIRED),
+        shown_text("Your session has timed out", Shows.SESSION_EXPIRED),
+        GATEWAY_ERROR_PAGE,
+        heading("Server Error in '/' Application.", Shows.APP_ERROR),  # an invalid postback, say
+    )
+
+    # What the plans answered, as PayerHub relays it, in X12 277 terms (the sandbox says why each)
+    claim_statuses = {
+        "Forwarded to payer": ClaimRule(category="A0", status_code="16"),
+        "Acknowledged - received by payer": ClaimRule(category="A1", status_code="19"),
+        "Acknowledged - accepted for adjudication": ClaimRule(category="A2", status_code="20"),
+        "Rejected - returned as unprocessable": ClaimRule(category="A3", status_code="21"),
+        "Pended - in adjudication": ClaimRule(category="P1"),
+        "Pended - payer review": ClaimRule(category="P2"),
+        "Pended - administrative hold": ClaimRule(category="P5"),
+        "Pended - records requested": ClaimRule(category="R4", status_code="294"),
+        "Finalized - paid": ClaimRule(category="F1", status_code="65"),
+        "Finalized - paid, see remittance": ClaimRule(category="F1", status_code="1"),
+        "Finalized - denied": ClaimRule(category="F2"),
+        "Finalized - denied as duplicate": ClaimRule(category="F2", status_code="54"),
+        "Finalized - adjusted": ClaimRule(category="F3", status_code="101"),
+        "Finalized - no payment forthcoming": ClaimRule(category="F4", status_code="107"),
+    }
+    pa_statuses = {
+        "Certified": PaRule(decision=PaDecision.APPROVED),
+        "Certified - modified": PaRule(decision=PaDecision.PARTIALLY_APPROVED),
+        "Not certified": PaRule(decision=PaDecision.DENIED),
+        "Pended - in clinical review": PaRule(decision=PaDecision.PENDED),
+        "Pended - information requested": PaRule(decision=PaDecision.MORE_INFO_REQUESTED),
+        "Request canceled": PaRule(decision=PaDecision.CANCELLED),
+    }
+
+    def __init__(self, page: Page, base_url: str, steps: StepRecorder) -> None:
+        super().__init__(page, base_url, steps)
+        self.label, self.named = partial(page.get_by_label, exact=True), partial(page.get_by_role, exact=True)
+        self.user_name, self.password = self.label("User name"), self.label("Password")
+        self.sign_in, self.code = self.named("button", name="Sign in"), self.label("Verification code")
+        self.sign_out = page.get_by_role("navigation", name="Main menu").get_by_role("link", name="Sign out")
+        self.alert, self.status = page.get_by_role("alert"), page.get_by_role("status")
+        self.plan_list = self.label("Health plan")  # the plan step that starts each page but the history
+        self.results = self.named("table", name="Claim search results")
+        self.claim = self.named("region", name="Claim detail")
+        self.codes = self.named("table", name="Reason and remark codes")
+        self.no_claims = self.status.filter(has_text="No claims match your search.")
+        self.request_form = self.named("group", name="Request")  # of a reconsideration
+        self.history = self.named("table", name="Reconsideration requests")
+
+    def is_logged_in(self) -> bool:
+        return self.session_shows("/Default.aspx", self.sign_out, self.sign_in)
+
+    def login(self, secrets: LoginSecrets) -> None:
+        self.open("/Account/Login.aspx")
+        self.enter_password(secrets, self.user_name, self.password, self.sign_in, navigates=True)
+        self.sign_in_outcome(self.code, self.alert, "sign-in")
+        asked, lacking = "a verification code", "the vault holds no TOTP secret"
+        self.steps.fill(self.code, self.code_from_vault(secrets, asked=asked, lacking=lacking))
+        self.steps.click(self.named("button", name="Verify"), navigates=True)
+        self.sign_in_outcome(self.sign_out, self.alert, "verification code", second_factor=True)
+
+    def _open_for_plan(self, path: str, plan: str | None, then: Locator) -> str:
+        """Open the page at ``path``, choose ``plan`` in its plan step and land on ``then``. Each click
+        before the submit only shows something: the engine may load the page again and redo it."""
+        assert plan is not None  # check_request refused a request without one (intake, lease)
+        self.open(path, self.plan_list, "plan step")
+        self.steps.select(self.plan_list, plan)
+        self.steps.click(self.named("button", name="Select plan"), navigates=True, repeatable=True)
+        self.proceed(then, self.alert, "plan step", refused="the plan")
+        read_field(self.steps, self.page.get_by_role("main"), "Selected plan", page="plan step", equals=plan)
+        return plan
+
+    def _search(self, box: Locator, result: Locator, what: str, button: str = "Search") -> None:
+        """Click the search (or look-up) ``button`` in ``box``; land on ``result`` or a refusal."""
+        self.steps.click(box.get_by_role("button", name=button, exact=True), navigates=True, repeatable=True)
+        self.proceed(result, self.alert, f"{what} result", refused=f"the {what}")
+
+    def _patient(self, region: Locator, care: str) -> tuple[str, ...]:
+        """The patient fields of a claim or authorization, and its date or kind of care."""
+        return tuple(self.steps.read(region.get_by_label(f, exact=True)) for f in (*PATIENT_LABELS, care))
+
+    def _open_claim(self, box: Locator, number: str, plan: str) -> None:
+        """Search the number over 24 months of service dates up to today, then before; open the claim."""
+        end, listed, empty = datetime.now(UTC).date(), self.results, self.no_claims
+        dates = box.get_by_role("group", name="Dates of service", exact=True)
+        row = listed.get_by_role("button", name=f"View claim {number}", exact=True)
+        for _ in range(RANGES):
+            self.steps.fill(dates.get_by_label("From", exact=True), format_us_date(end - SPAN), safe=True)
+            self.steps.fill(dates.get_by_label("To", exact=True), format_us_date(end), safe=True)
+            self.steps.fill(box.get_by_label("Claim number", exact=True), number, safe=True)
+            self._search(box, listed.or_(empty), "claim search")
+            if self.steps.read_optional(empty) is None:
+                self.open_from_pages(listed, row, what="claim", number=number, pager=PAGER, none_found=empty)
+                self.land(self.claim, "claim detail")
+                return
+            end -= SPAN + timedelta(days=1)
+        raise NotFoundOnPortal(f"{self.display_name} has no claim {number} for {plan} in {2 * RANGES} years")
+
+    def check_claim_status(self, request: ClaimStatusRequest) -> ClaimReading:
+        number, claim, box = request.claim_number, self.claim, self.named("search", name="Claim search")
+        plan = self._open_for_plan("/Claims/ClaimStatus.aspx", request.plan, box)
+        self._open_claim(box, number, plan)
+        read_field(self.steps, claim, "Health plan", page="claim page", equals=plan)
+        read_field(self.steps, claim, "Claim number", page="claim page", equals=number)
+        return ClaimReading(
+            claim_number=number,
+            status_text=read_field(self.steps, claim, "Claim status", page="claim page"),
+            codes=read_codes(self.steps, self.codes, CODES, what="reason and remark codes table"),
+            paid_amount=parse_money(self.steps.read(claim.get_by_label("Paid amount", exact=True))),
+            sensitive=self._patient(claim, "Date of service"),
+        )
+
+    def check_pa_status(self, request: PaStatusRequest) -> PaReading:
+        number, box = request.pa_number, self.named("search", name="Authorization search")
+        plan = self._open_for_plan("/Authorizations/Inquiry.aspx", request.plan, box)
+        self.steps.fill(box.get_by_label("Authorization number", exact=True), number, safe=True)
+        region = self.named("region", name="Authorization detail")
+        none_found = self.status.filter(has_text="No authorization with this number was found")
+        self._search(box, region.or_(none_found), "authorization search")
+        self.found_nothing(none_found, f"authorization {number} for {plan}")
+        page, field = "authorization page", partial(region.get_by_label, exact=True)
+        read_field(self.steps, region, "Authorization number", page=page, equals=number)
+        return PaReading(
+            pa_number=number,
+            status_text=read_field(self.steps, region, "Certification status", page=page),
+            valid_from=parse_us_date(self.steps.read(field("Effective from"))),
+            valid_to=parse_us_date(self.steps.read(field("Effective through"))),
+            detail=self.steps.read_optional(field("Decision reason")),
+            sensitive=self._patient(region, "Service"),
+        )
+
+    def submit_appeal(
+        self, request: AppealRequest, files: AppealFiles, reference: str, gate: SubmitGate
+    ) -> SubmissionResult:
+        number, box = request.claim_number, self.named("group", name="Claim to reconsider")
+        self._open_for_plan("/Reconsideration/Request.aspx", request.plan, box)
+        self.steps.fill(box.get_by_label("Claim number", exact=True), number, safe=True)
+        self._search(box, self.request_form, "reconsideration", button="Find claim")  # nothing sent yet
+        read_field(self.steps, self.named("region", name="Claim"), "Claim number", page="form", equals=number)
+        field = partial(self.request_form.get_by_label, exact=True)
+        self.steps.select(field("Reason for reconsideration"), REASON_LABELS[request.reason])
+        self.steps.fill(field("Explanation"), request.explanation)
+        self.steps.fill(field("Your reference"), reference, safe=True)
+        self.steps.upload(field("Reconsideration letter (PDF)"), [files.letter])
+        if files.attachments:
+            self.steps.upload(field("Supporting documents (optional)"), list(files.attachments))
+        self.steps.check(self.label("I certify that this request is accurate and authorized"))
+        self.click_submit(self.named("button", name="Submit request"), gate)
+        done = self.named("heading", name="Reconsideration request submitted")
+        number = self.confirmation(done, self.alert, "confirmation", number=self.label("Request number"))
+        return SubmissionResult(confirmation_id=number, reference=reference)
+
+    def find_submission(self, reference: str) -> SubmissionLookup:
+        """Search by our reference (any containing it matches); read pages until one lists it or ends."""
+        box, next_page = self.named("search", name="Reconsideration search"), PAGER.next_button(self.page)
+        self.open("/Reconsideration/History.aspx", box, "reconsideration history search")
+        field, search = box.get_by_label("Your reference", exact=True), self.named("button", name="Search")
+        found = self.search_history(field, search, self.history, HISTORY, reference, navigates=True)
+        none_found = self.status.filter(has_text=HISTORY.none_found)
+        for page_no in range(2, PAGER.max_pages + 1):
+            if found.found or self.steps.read_optional(next_page) is None:
+                return found
+            self.steps.click(next_page, navigates=True, repeatable=True)
+            self.land(self.page.get_by_text(PAGER.position_of(page_no)), f"{HISTORY.what} page {page_no}")
+            found = find_in_history(self.steps, self.history, HISTORY, reference, none_found=none_found)
+        raise AmbiguousSubmission(f"{self.display_name}'s history goes on past {PAGER.max_pages} pages")
+
+    def sensitive_locators(self) -> list[Locator]:
+        """The labelled patient fields, and the cells under the claim results' patient columns: no
+        role query selects a column, so XPath counts its header's position (none without it)."""
+        heads = [f"ancestor::table[1]//th[normalize-space()='{c}']" for c in LISTED_PATIENT_COLUMNS]
+        cells = [f"xpath=.//tr/td[position() = count({h}/preceding-sibling::th) + 1][{h}]" for h in heads]
+        return [*super().sensitive_locators(), *(self.content_area().locator(c) for c in cells)]
+
+    def field_labels(self) -> Locator:
+        """Terms and column headers: a renamed column, which sensitive_locators misses, masks the page."""
+        return self.content_area().get_by_role("term").or_(self.content_area().get_by_role("columnheader"))
