@@ -1,7 +1,7 @@
 """The page steps every portal shares, written once: ``Portal`` inherits them.
 
 Opening a page and landing on it (the control expected, or a declared interruption, classified; a
-declared interstitial clicked through), typing the credentials, the sign-in outcome, a step the
+declared interstitial clicked through), the sign-in outcome (``bot.sign_in`` walks the sign-in), a step the
 portal may refuse with a message, the submit click behind the gate and the confirmation after it,
 paging a result list, searching the appeal history, and the "found nothing" message. Each is built
 on the run's ``StepRecorder``, so every wait and read is a recorded step, and none re-labels an
@@ -25,10 +25,8 @@ from bot.errors import (
     PortalValidationError,
     SecondFactorRejected,
     SessionExpired,
-    UnknownSecondFactorPrompt,
 )
 from bot.interruptions import InterruptionWatch, Interstitial
-from bot.login import LoginSecrets
 from bot.models import SubmissionLookup
 from bot.readers import HistoryTable, Pager, find_in_history
 from bot.steps import StepRecorder, describe_locator
@@ -63,22 +61,6 @@ class PageSteps:
         except SessionExpired:
             return False
         return self.steps.read_optional(signed_in) is not None
-
-    def enter_password(
-        self, secrets: LoginSecrets, username: Locator, password: Locator, submit: Locator, *, navigates: bool
-    ) -> None:
-        """Type the username and the password and click ``submit``: the one login POST, never
-        repeated (the step recorder types the password only on the account's own origin)."""
-        self.steps.fill(username, secrets.username)
-        self.steps.fill(password, secrets.password.get_secret_value())
-        self.steps.click(submit, navigates=navigates)
-
-    def code_from_vault(self, secrets: LoginSecrets, *, asked: str, lacking: str) -> str:
-        """The one-time code the portal ``asked`` for, from the vault's source; when the vault has
-        none (``lacking`` says which), UnknownSecondFactorPrompt: a person sets one up."""
-        if secrets.one_time_code is None:
-            raise UnknownSecondFactorPrompt(f"{self.display_name} asks for {asked} and {lacking}")
-        return secrets.one_time_code()
 
     def land(
         self, expected: Locator, target: str, *, frame: str | None = None, interstitial: bool = True

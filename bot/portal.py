@@ -1,6 +1,6 @@
 """What a payer module implements, and what the engine hands it.
 
-A portal class is a payer's declarations (its ids, actions, second factor, claim numbers, plans,
+A portal class is a payer's declarations (its ids, actions, sign-in form, claim numbers, plans,
 status vocabulary, the fields its pages show, the pages it shows instead of the one asked for, its
 content frame), its locators, and its intent methods (log in, check a claim, submit an appeal, find
 a submission). It does not know the queue, the vault or the model: the runner hands it a ``Page``,
@@ -23,7 +23,7 @@ from playwright.sync_api import Locator, Page
 
 from bot.documents import MAX_UPLOAD_BYTES, AppealFiles
 from bot.errors import IntakeError, PortalError, PortalTimeout, Transient, UnsupportedAction
-from bot.interruptions import InterruptionWatch, Interstitial, RetryControl, Sign
+from bot.interruptions import GATEWAY_ERROR_PAGE, InterruptionWatch, Interstitial, RetryControl, Sign
 from bot.login import LoginSecrets, SecondFactorKind
 from bot.models import (
     AppealRequest,
@@ -38,6 +38,7 @@ from bot.models import (
 )
 from bot.navigation import NavigationTracker
 from bot.page_steps import PageSteps
+from bot.sign_in import SignInForm, sign_in, signed_in
 from bot.status import ClaimRule, PaRule
 from bot.steps import StepRecorder
 
@@ -93,9 +94,13 @@ class Portal(PageSteps):
     """True on a portal that serves several health plans: every request names its ``plan``."""
     plans: ClassVar[frozenset[str]] = frozenset()
     """The plans such a portal serves, when it declares them; a request naming another is refused."""
+    sign_in_form: ClassVar[SignInForm | None] = None
+    """The sign-in pages, as data: the engine's ``login`` and ``is_logged_in`` walk them. A portal
+    whose sign-in is of another kind declares none and writes both methods."""
     interruptions: ClassVar[tuple[Sign, ...]] = ()
     """What the portal shows instead of the page asked for (maintenance, CAPTCHA, expired password or
-    session, gateway or application error), in the order the engine checks them."""
+    session, an application error), in the order the engine checks them; a load balancer's gateway
+    error page is checked for every portal."""
     content_frame: ClassVar[str | None] = None
     """The title of the iframe the portal shows its pages in (beside a menu in the window), if any:
     interruptions are looked for there too, a page still loading there is slowness, and patient
@@ -115,7 +120,8 @@ class Portal(PageSteps):
         self.base_url = base_url.rstrip("/")
         self.steps = steps
         frames = (self.content_frame,) if self.content_frame else ()
-        self.watch = InterruptionWatch(page, self.display_name, self.interruptions, frames)
+        signs = tuple(dict.fromkeys((*self.interruptions, GATEWAY_ERROR_PAGE)))  # in order, once each
+        self.watch = InterruptionWatch(page, self.display_name, signs, frames)
         self.content = self.watch.root(self.content_frame)  # the window, or the content frame
         # the step recorder asks the portal what a failed step's page means
         steps.check_page = self.check_page
@@ -179,11 +185,16 @@ class Portal(PageSteps):
 
     def is_logged_in(self) -> bool:
         """Open a page that needs a session; True when the portal did not send us to its login."""
-        raise NotImplementedError
+        return signed_in(self, self._sign_in_form())
 
     def login(self, secrets: LoginSecrets) -> None:
         """Log in once. Raise LoginRejected (or a subclass) when the portal refuses; never retry."""
-        raise NotImplementedError
+        sign_in(self, self._sign_in_form(), self.second_factor, secrets)
+
+    def _sign_in_form(self) -> SignInForm:
+        if self.sign_in_form is None:
+            raise NotImplementedError(f"{self.display_name} declares no sign_in_form and no login of its own")
+        return self.sign_in_form
 
     # -- actions --------------------------------------------------------------------------------
 

@@ -14,9 +14,9 @@ from __future__ import annotations
 import re
 from datetime import date
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, TypeVar
 
-from pydantic import Field, StringConstraints
+from pydantic import Field, StringConstraints, ValidationError
 
 from bot.codelists import CodeLists
 from bot.models import ClaimReading, CodeSystem, PaReading, PayerCode, Strict
@@ -157,6 +157,44 @@ def pa_status_from_rule(
         source=source,
         confidence=confidence,
     )
+
+
+R = TypeVar("R", ClaimRule, PaRule)
+
+
+def claim_rules(table: str) -> dict[str, ClaimRule]:
+    """A portal's claim wording table, written as text: a header row (``wording | category |
+    status code``), then one row a wording (an empty cell is a code the payer does not give)."""
+    return _rule_table(table, ClaimRule, "claim status")
+
+
+def pa_rules(table: str) -> dict[str, PaRule]:
+    """A portal's prior-authorization wording table, written as text (``wording | decision``)."""
+    return _rule_table(table, PaRule, "authorization status")
+
+
+def _rule_table(table: str, rule: type[R], what: str) -> dict[str, R]:
+    """The rows of a ``|``-separated table under its header row, each cell keyed by its column
+    (spaces in a header become ``_``); a malformed row is a ValueError naming its line."""
+    lines = [(n, line) for n, line in enumerate(table.splitlines(), 1) if line.strip()]
+    header = [cell.strip().replace(" ", "_") for cell in lines[0][1].split("|")] if lines else []
+    if not header or header[0] != "wording":
+        raise ValueError(f"{what} table: the header row must start with 'wording'")
+    rules: dict[str, R] = {}
+    for n, line in lines[1:]:
+        cells = [cell.strip() for cell in line.split("|")]
+        where = f"{what} table, line {n}"
+        if len(cells) != len(header) or not cells[0]:
+            raise ValueError(f"{where}: expected {len(header)} cells, the wording first")
+        if cells[0] in rules:
+            raise ValueError(f"{where}: '{cells[0]}' is in the table twice")
+        try:
+            values = zip(header[1:], (cell or None for cell in cells[1:]), strict=True)
+            rules[cells[0]] = rule.model_validate(dict(values))
+        except ValidationError as error:
+            problem = error.errors()[0]
+            raise ValueError(f"{where}, column {problem['loc'][0]}: {problem['msg']}") from None
+    return rules
 
 
 def normalized(table: dict[str, ClaimRule] | dict[str, PaRule]) -> dict[str, ClaimRule | PaRule]:

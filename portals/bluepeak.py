@@ -16,25 +16,16 @@ from datetime import timedelta
 
 from playwright.sync_api import Locator, Page
 
+from bot import models
 from bot.documents import AppealFiles
-from bot.interruptions import GATEWAY_ERROR_PAGE, Interstitial, RetryControl, Sign, heading, shown_text
 from bot.interruptions import Interruption as Shows
-from bot.login import LoginSecrets, SecondFactorKind
-from bot.models import (
-    AppealReason,
-    AppealRequest,
-    ClaimReading,
-    ClaimStatusRequest,
-    CodeSystem,
-    PaReading,
-    PaStatusRequest,
-    SubmissionLookup,
-    SubmissionResult,
-)
+from bot.interruptions import Interstitial, RetryControl, Sign, heading, shown_text
+from bot.login import SecondFactorKind
 from bot.parsing import parse_date, parse_money
 from bot.portal import Action, Portal, SubmitGate
 from bot.readers import CodesTable, HistoryTable, Pager, read_codes, read_field
-from bot.status import ClaimRule, PaDecision, PaRule
+from bot.sign_in import Control, SignInForm
+from bot.status import claim_rules, pa_rules
 from bot.steps import StepRecorder
 
 # Patient data: who, when and what care, the typed explanation, and the answer to a security question.
@@ -42,17 +33,19 @@ PATIENT_LABELS = ("Patient name", "Member ID", "Date of birth")
 SENSITIVE_LABELS = (*PATIENT_LABELS, "Service date", "Service", "Explanation", "Answer")
 
 # The option labels of BluePeak's "Reason" select.
-REASON_LABELS: dict[AppealReason, str] = {
-    AppealReason.MEDICAL_NECESSITY: "Medically necessary service",
-    AppealReason.CODING_ERROR: "Billing or coding correction",
-    AppealReason.TIMELY_FILING: "Filed on time",
-    AppealReason.COORDINATION_OF_BENEFITS: "Other insurance / coordination of benefits",
-    AppealReason.DUPLICATE_DENIAL: "Not a duplicate claim",
-    AppealReason.OTHER: "Something else",
+REASON_LABELS: dict[models.AppealReason, str] = {
+    models.AppealReason.MEDICAL_NECESSITY: "Medically necessary service",
+    models.AppealReason.CODING_ERROR: "Billing or coding correction",
+    models.AppealReason.TIMELY_FILING: "Filed on time",
+    models.AppealReason.COORDINATION_OF_BENEFITS: "Other insurance / coordination of benefits",
+    models.AppealReason.DUPLICATE_DENIAL: "Not a duplicate claim",
+    models.AppealReason.OTHER: "Something else",
 }
 
 # A claim's adjustment codes (its "Code type" column names each code's system), and the appeal history.
-CODES = CodesTable(system_column="Code type", systems={"CARC": CodeSystem.CARC, "RARC": CodeSystem.RARC})
+CODES = CodesTable(
+    system_column="Code type", systems={"CARC": models.CodeSystem.CARC, "RARC": models.CodeSystem.RARC}
+)
 HISTORY = HistoryTable("appeal history", "Your reference", "Appeal number", none_found="No appeals found")
 
 APPEAL_NUMBER = re.compile(r"\bBPA-APL-\d+\b")
@@ -67,6 +60,16 @@ class BluePeakPortal(Portal):
     default_url = "https://provider.bluepeak-benefits.example"
     actions = frozenset(Action)
     second_factor = SecondFactorKind.SECURITY_QUESTIONS
+    sign_in_form = SignInForm(  # one page of the app, swapped in place
+        "/app/login",
+        home="/app/claims",
+        signed_out=Control("button", "Sign in"),
+        signed_in=Control("button", "Sign out"),
+        question="Security question",
+        answer="Answer",
+        steps=("sign-in", "security answer"),
+        navigates=False,
+    )
     history_lag = timedelta(0)  # an appeal is in its history as soon as it is submitted
     claim_number_pattern = r"^BP-\d{9}$"
     # the terms of every description list its views show
@@ -82,7 +85,6 @@ class BluePeakPortal(Portal):
         heading("Verify you are human", Shows.CAPTCHA),
         shown_text("Your password has expired", Shows.PASSWORD_EXPIRED),
         shown_text("Your session has expired", Shows.SESSION_EXPIRED),
-        GATEWAY_ERROR_PAGE,
         Sign(Shows.APP_ERROR, role="heading", name="Something went wrong", inside="alert"),
         Sign(Shows.CONNECTION_LOST, role="heading", name="Connection problem", inside="alert"),
     )
@@ -91,41 +93,34 @@ class BluePeakPortal(Portal):
 
     # BluePeak's claim vocabulary in X12 277 terms: each wording with the category and the claim
     # status code (STC01-2) BluePeak shows it for; none where BluePeak gives none.
-    claim_statuses = {
-        "Received": ClaimRule(category="A1", status_code="19"),
-        "Accepted - in queue": ClaimRule(category="A2", status_code="20"),
-        "Returned - correct and resubmit": ClaimRule(category="A3", status_code="21"),
-        "Processing": ClaimRule(category="P1"),
-        "Under review": ClaimRule(category="P2"),
-        "Awaiting documents": ClaimRule(category="R4", status_code="294"),
-        "Approved - payment issued": ClaimRule(category="F1", status_code="65"),
-        "Partially approved": ClaimRule(category="F1", status_code="1"),
-        "Not covered": ClaimRule(category="F2"),
-        "Denied - duplicate claim": ClaimRule(category="F2", status_code="54"),
-        "Reprocessed": ClaimRule(category="F3", status_code="101"),
-        "Closed - no payment due": ClaimRule(category="F4", status_code="107"),
-    }
-    pa_statuses = {
-        "Authorized": PaRule(decision=PaDecision.APPROVED),
-        "Authorized with changes": PaRule(decision=PaDecision.PARTIALLY_APPROVED),
-        "Not authorized": PaRule(decision=PaDecision.DENIED),
-        "In review": PaRule(decision=PaDecision.PENDED),
-        "Information requested": PaRule(decision=PaDecision.MORE_INFO_REQUESTED),
-        "Withdrawn": PaRule(decision=PaDecision.CANCELLED),
-    }
+    claim_statuses = claim_rules("""
+        wording                              | category | status code
+        Received                             | A1       | 19
+        Accepted - in queue                  | A2       | 20
+        Returned - correct and resubmit      | A3       | 21
+        Processing                           | P1       |
+        Under review                         | P2       |
+        Awaiting documents                   | R4       | 294
+        Approved - payment issued            | F1       | 65
+        Partially approved                   | F1       | 1
+        Not covered                          | F2       |
+        Denied - duplicate claim             | F2       | 54
+        Reprocessed                          | F3       | 101
+        Closed - no payment due              | F4       | 107
+    """)
+    pa_statuses = pa_rules("""
+        wording                    | decision
+        Authorized                 | approved
+        Authorized with changes    | partially_approved
+        Not authorized             | denied
+        In review                  | pended
+        Information requested      | more_info_requested
+        Withdrawn                  | cancelled
+    """)
 
     def __init__(self, page: Page, base_url: str, steps: StepRecorder) -> None:
         super().__init__(page, base_url, steps)
         p = page
-        # sign-in
-        self.username = p.get_by_label("Username", exact=True)
-        self.password = p.get_by_label("Password", exact=True)
-        self.sign_in = p.get_by_role("button", name="Sign in", exact=True)
-        self.question = p.get_by_label("Security question", exact=True)
-        self.answer = p.get_by_label("Answer", exact=True)
-        self.verify = p.get_by_role("button", name="Verify", exact=True)
-        self.sign_out = p.get_by_role("button", name="Sign out", exact=True)
-        self.alert = p.get_by_role("alert")
         # lists and details
         self.empty = p.get_by_role("status")
         self.patient = p.get_by_role("region", name="Patient", exact=True)
@@ -150,20 +145,6 @@ class BluePeakPortal(Portal):
         self.history_reference = self.search_form.get_by_label("Your reference", exact=True)
         self.history = p.get_by_role("table", name="Submitted appeals", exact=True)
 
-    # -- the session ----------------------------------------------------------------------------
-
-    def is_logged_in(self) -> bool:
-        return self.session_shows("/app/claims", self.sign_out, self.sign_in)
-
-    def login(self, secrets: LoginSecrets) -> None:
-        self.open("/app/login", self.username, "sign-in form")
-        self.enter_password(secrets, self.username, self.password, self.sign_in, navigates=False)
-        self.sign_in_outcome(self.question, self.alert, "sign-in")
-        # the vault answers; a question it does not know raises UnknownSecondFactorPrompt there
-        self.steps.fill(self.answer, secrets.answer(self.steps.read(self.question)))
-        self.steps.click(self.verify)
-        self.sign_in_outcome(self.sign_out, self.alert, "security answer", second_factor=True)
-
     # -- lookups --------------------------------------------------------------------------------
 
     def _open_from_list(self, path: str, caption: str, number: str, what: str, then: Locator) -> None:
@@ -185,13 +166,13 @@ class BluePeakPortal(Portal):
             dates.append(parse_date(shown[3], DATE))
         return shown + tuple(d.isoformat() for d in dates if d)
 
-    def check_claim_status(self, request: ClaimStatusRequest) -> ClaimReading:
+    def check_claim_status(self, request: models.ClaimStatusRequest) -> models.ClaimReading:
         number = request.claim_number
         self._open_from_list("/app/claims", "Claims", number, "claim", self.claim)
         read_field(self.steps, self.claim, "Claim number", page="claim page", equals=number)
         status = read_field(self.steps, self.claim, "Status", page="claim page")
         paid = self.steps.read(self.claim.get_by_label("Paid amount", exact=True))
-        return ClaimReading(
+        return models.ClaimReading(
             claim_number=number,
             status_text=status,
             codes=read_codes(self.steps, self.codes, CODES, what="codes table"),
@@ -199,12 +180,12 @@ class BluePeakPortal(Portal):
             sensitive=self._patient(self.claim.get_by_label("Service date", exact=True)),
         )
 
-    def check_pa_status(self, request: PaStatusRequest) -> PaReading:
+    def check_pa_status(self, request: models.PaStatusRequest) -> models.PaReading:
         number = request.pa_number
         region = self.authorization
         self._open_from_list("/app/pa", "Prior authorizations", number, "authorization", region)
         read_field(self.steps, region, "Authorization number", page="authorization page", equals=number)
-        return PaReading(
+        return models.PaReading(
             pa_number=number,
             status_text=read_field(self.steps, region, "Status", page="authorization page"),
             valid_from=parse_date(self.steps.read(region.get_by_label("Valid from", exact=True)), DATE),
@@ -216,8 +197,8 @@ class BluePeakPortal(Portal):
     # -- appeals --------------------------------------------------------------------------------
 
     def submit_appeal(
-        self, request: AppealRequest, files: AppealFiles, reference: str, gate: SubmitGate
-    ) -> SubmissionResult:
+        self, request: models.AppealRequest, files: AppealFiles, reference: str, gate: SubmitGate
+    ) -> models.SubmissionResult:
         appeal_button = self.file_appeal.or_(self.not_appealable)
         self._open_from_list("/app/claims", "Claims", request.claim_number, "claim", appeal_button)
         read_field(self.steps, self.claim, "Claim number", page="claim page", equals=request.claim_number)
@@ -236,9 +217,9 @@ class BluePeakPortal(Portal):
         self.click_submit(self.submit, gate)
         toast, alert = self.toast.first, self.dialog_alert
         number = self.confirmation(toast, alert, "appeal confirmation", pattern=APPEAL_NUMBER)
-        return SubmissionResult(confirmation_id=number, reference=reference)
+        return models.SubmissionResult(confirmation_id=number, reference=reference)
 
-    def find_submission(self, reference: str) -> SubmissionLookup:
+    def find_submission(self, reference: str) -> models.SubmissionLookup:
         self.open("/app/appeals", self.history_reference, "appeal history search")
         return self.search_history(self.history_reference, self.search, self.history, HISTORY, reference)
 

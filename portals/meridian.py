@@ -12,36 +12,27 @@ from datetime import timedelta
 
 from playwright.sync_api import Locator, Page
 
+from bot import models
 from bot.documents import AppealFiles
 from bot.errors import PortalChanged
-from bot.interruptions import GATEWAY_ERROR_PAGE, heading, shown_text
 from bot.interruptions import Interruption as Shows
-from bot.login import LoginSecrets, SecondFactorKind
-from bot.models import (
-    AppealReason,
-    AppealRequest,
-    ClaimReading,
-    ClaimStatusRequest,
-    CodeSystem,
-    PaReading,
-    PaStatusRequest,
-    SubmissionLookup,
-    SubmissionResult,
-)
+from bot.interruptions import heading, shown_text
+from bot.login import SecondFactorKind
 from bot.parsing import parse_money, parse_us_date
 from bot.portal import Action, Portal, SubmitGate
 from bot.readers import CodesTable, HistoryTable, read_codes, read_field
-from bot.status import ClaimRule, PaDecision, PaRule
+from bot.sign_in import Control, SignInForm
+from bot.status import claim_rules, pa_rules
 from bot.steps import StepRecorder
 
 # The option labels of Meridian's "Reason for appeal" select.
-REASON_LABELS: dict[AppealReason, str] = {
-    AppealReason.MEDICAL_NECESSITY: "Medical necessity",
-    AppealReason.CODING_ERROR: "Coding error",
-    AppealReason.TIMELY_FILING: "Timely filing",
-    AppealReason.COORDINATION_OF_BENEFITS: "Coordination of benefits",
-    AppealReason.DUPLICATE_DENIAL: "Duplicate claim denial",
-    AppealReason.OTHER: "Other",
+REASON_LABELS: dict[models.AppealReason, str] = {
+    models.AppealReason.MEDICAL_NECESSITY: "Medical necessity",
+    models.AppealReason.CODING_ERROR: "Coding error",
+    models.AppealReason.TIMELY_FILING: "Timely filing",
+    models.AppealReason.COORDINATION_OF_BENEFITS: "Coordination of benefits",
+    models.AppealReason.DUPLICATE_DENIAL: "Duplicate claim denial",
+    models.AppealReason.OTHER: "Other",
 }
 
 # The labels of the fields that show patient data: who, when and what care, and the typed explanation.
@@ -50,7 +41,8 @@ SENSITIVE_LABELS = (*PATIENT_LABELS, "Service date", "Service", "Explanation")
 
 # The codes table on a claim page (its "Type" column names each code's system), and the appeal history.
 CODES = CodesTable(
-    system_column="Type", systems={"Adjustment reason": CodeSystem.CARC, "Remark": CodeSystem.RARC}
+    system_column="Type",
+    systems={"Adjustment reason": models.CodeSystem.CARC, "Remark": models.CodeSystem.RARC},
 )
 HISTORY = HistoryTable("appeal history", "Reference", "Appeal number", none_found="No appeals found")
 
@@ -61,6 +53,13 @@ class MeridianPortal(Portal):
     default_url = "https://provider.meridian-health.example"
     actions = frozenset(Action)
     second_factor = SecondFactorKind.TOTP
+    sign_in_form = SignInForm(
+        "/login",
+        home="/dashboard",
+        signed_out=Control("button", "Sign in"),
+        signed_in=Control("link", "Sign out"),
+        code="One-time code",
+    )
     history_lag = timedelta(0)  # an appeal is in its history as soon as it is submitted
     claim_number_pattern = r"^MH\d{10}$"
     # the terms of every description list on its claim, authorization and appeal pages
@@ -78,44 +77,38 @@ class MeridianPortal(Portal):
         heading("Verify you are human", Shows.CAPTCHA),
         shown_text("Your password has expired", Shows.PASSWORD_EXPIRED),
         shown_text("Your session has expired", Shows.SESSION_EXPIRED),
-        GATEWAY_ERROR_PAGE,
     )
 
     # Meridian's claim vocabulary in X12 277 terms: each wording with the category and the claim
     # status code (STC01-2) Meridian shows it for; none where Meridian gives none.
-    claim_statuses = {
-        "Received": ClaimRule(category="A1", status_code="19"),
-        "Accepted for processing": ClaimRule(category="A2", status_code="20"),
-        "Returned - missing or invalid information": ClaimRule(category="A3", status_code="21"),
-        "In process": ClaimRule(category="P1"),
-        "Under review": ClaimRule(category="P2"),
-        "Pending - awaiting information from provider": ClaimRule(category="P3", status_code="294"),
-        "Additional information requested": ClaimRule(category="R4", status_code="294"),
-        "Paid": ClaimRule(category="F1", status_code="65"),
-        "Partially paid": ClaimRule(category="F1", status_code="1"),
-        "Denied": ClaimRule(category="F2"),
-        "Adjusted": ClaimRule(category="F3", status_code="101"),
-        "Processed - no payment due": ClaimRule(category="F4", status_code="107"),
-    }
-    pa_statuses = {
-        "Approved": PaRule(decision=PaDecision.APPROVED),
-        "Approved with modifications": PaRule(decision=PaDecision.PARTIALLY_APPROVED),
-        "Denied": PaRule(decision=PaDecision.DENIED),
-        "Pending review": PaRule(decision=PaDecision.PENDED),
-        "Additional information needed": PaRule(decision=PaDecision.MORE_INFO_REQUESTED),
-        "Cancelled": PaRule(decision=PaDecision.CANCELLED),
-    }
+    claim_statuses = claim_rules("""
+        wording                                        | category | status code
+        Received                                       | A1       | 19
+        Accepted for processing                        | A2       | 20
+        Returned - missing or invalid information      | A3       | 21
+        In process                                     | P1       |
+        Under review                                   | P2       |
+        Pending - awaiting information from provider   | P3       | 294
+        Additional information requested               | R4       | 294
+        Paid                                           | F1       | 65
+        Partially paid                                 | F1       | 1
+        Denied                                         | F2       |
+        Adjusted                                       | F3       | 101
+        Processed - no payment due                     | F4       | 107
+    """)
+    pa_statuses = pa_rules("""
+        wording                          | decision
+        Approved                         | approved
+        Approved with modifications      | partially_approved
+        Denied                           | denied
+        Pending review                   | pended
+        Additional information needed    | more_info_requested
+        Cancelled                        | cancelled
+    """)
 
     def __init__(self, page: Page, base_url: str, steps: StepRecorder) -> None:
         super().__init__(page, base_url, steps)
         p = page
-        # sign-in
-        self.username = p.get_by_label("Username", exact=True)
-        self.password = p.get_by_label("Password", exact=True)
-        self.sign_in = p.get_by_role("button", name="Sign in", exact=True)
-        self.one_time_code = p.get_by_label("One-time code", exact=True)
-        self.verify = p.get_by_role("button", name="Verify", exact=True)
-        self.sign_out = p.get_by_role("link", name="Sign out", exact=True)
         self.alert = p.get_by_role("alert")
         # lookups: the search form, then the result's regions
         self.search_form = p.get_by_role("search")
@@ -140,22 +133,6 @@ class MeridianPortal(Portal):
         self.appeal_number = p.get_by_label("Appeal number", exact=True)
         self.history = p.get_by_role("table", name="Submitted appeals")
 
-    # -- the session ----------------------------------------------------------------------------
-
-    def is_logged_in(self) -> bool:
-        return self.session_shows("/dashboard", self.sign_out, self.sign_in)
-
-    def login(self, secrets: LoginSecrets) -> None:
-        self.open("/login")
-        self.enter_password(secrets, self.username, self.password, self.sign_in, navigates=True)
-        self.sign_in_outcome(self.one_time_code, self.alert, "sign-in")
-        code = self.code_from_vault(
-            secrets, asked="a one-time code", lacking="the vault holds no TOTP secret"
-        )
-        self.steps.fill(self.one_time_code, code)
-        self.steps.click(self.verify, navigates=True)
-        self.sign_in_outcome(self.sign_out, self.alert, "one-time code", second_factor=True)
-
     # -- lookups --------------------------------------------------------------------------------
 
     def _search(self, path: str, label: str, number: str, result: Locator, what: str) -> None:
@@ -171,13 +148,13 @@ class MeridianPortal(Portal):
         who = [region.get_by_label(label, exact=True) for label in PATIENT_LABELS]
         return tuple(self.steps.read(field) for field in (*who, care))
 
-    def check_claim_status(self, request: ClaimStatusRequest) -> ClaimReading:
+    def check_claim_status(self, request: models.ClaimStatusRequest) -> models.ClaimReading:
         number, claim = request.claim_number, self.claim
         self._search("/claims", "Claim number", number, claim, "claim")
         read_field(self.steps, claim, "Claim number", page="claim page", equals=number)
         status = read_field(self.steps, claim, "Status", page="claim page")
         paid = self.steps.read(claim.get_by_label("Paid amount", exact=True))
-        return ClaimReading(
+        return models.ClaimReading(
             claim_number=number,
             status_text=status,
             codes=read_codes(self.steps, self.codes, CODES, what="codes table"),
@@ -185,12 +162,12 @@ class MeridianPortal(Portal):
             sensitive=self._patient(self.patient, self.claim.get_by_label("Service date", exact=True)),
         )
 
-    def check_pa_status(self, request: PaStatusRequest) -> PaReading:
+    def check_pa_status(self, request: models.PaStatusRequest) -> models.PaReading:
         self._search(
             "/authorizations", "Authorization number", request.pa_number, self.authorization, "authorization"
         )
         region = self.authorization
-        return PaReading(
+        return models.PaReading(
             pa_number=request.pa_number,
             status_text=read_field(self.steps, region, "Status", page="authorization page"),
             valid_from=parse_us_date(self.steps.read(region.get_by_label("Valid from", exact=True))),
@@ -207,8 +184,8 @@ class MeridianPortal(Portal):
         self.proceed(next_control, self.alert, f"appeal {step} step", refused=refused)
 
     def submit_appeal(
-        self, request: AppealRequest, files: AppealFiles, reference: str, gate: SubmitGate
-    ) -> SubmissionResult:
+        self, request: models.AppealRequest, files: AppealFiles, reference: str, gate: SubmitGate
+    ) -> models.SubmissionResult:
         number = request.claim_number
         self.open("/appeals/new?restart=1")
         self.steps.fill(self.wizard_claim_number, number, safe=True)
@@ -232,9 +209,9 @@ class MeridianPortal(Portal):
         self.click_submit(self.submit, gate)
         confirmed = self.received
         number = self.confirmation(confirmed, self.alert, "appeal confirmation", number=self.appeal_number)
-        return SubmissionResult(confirmation_id=number, reference=reference)
+        return models.SubmissionResult(confirmation_id=number, reference=reference)
 
-    def find_submission(self, reference: str) -> SubmissionLookup:
+    def find_submission(self, reference: str) -> models.SubmissionLookup:
         self.open("/appeals")
         field = self.search_form.get_by_label("Reference", exact=True)
         return self.search_history(field, self.search, self.history, HISTORY, reference, navigates=True)

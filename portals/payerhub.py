@@ -13,40 +13,33 @@ from functools import partial
 
 from playwright.sync_api import Locator, Page
 
+from bot import models
 from bot.documents import AppealFiles
 from bot.errors import AmbiguousSubmission, NotFoundOnPortal
-from bot.interruptions import GATEWAY_ERROR_PAGE, heading, shown_text
 from bot.interruptions import Interruption as Shows
-from bot.login import LoginSecrets, SecondFactorKind
-from bot.models import (
-    AppealReason,
-    AppealRequest,
-    ClaimReading,
-    ClaimStatusRequest,
-    CodeSystem,
-    PaReading,
-    PaStatusRequest,
-    SubmissionLookup,
-    SubmissionResult,
-)
+from bot.interruptions import heading, shown_text
+from bot.login import SecondFactorKind
 from bot.parsing import format_us_date, parse_money, parse_us_date
 from bot.portal import Action, Portal, SubmitGate
 from bot.readers import CodesTable, HistoryTable, Pager, find_in_history, read_codes, read_field
-from bot.status import ClaimRule, PaDecision, PaRule
+from bot.sign_in import Control, SignInForm
+from bot.status import claim_rules, pa_rules
 from bot.steps import StepRecorder
 
-REASON_LABELS: dict[AppealReason, str] = {  # the options of "Reason for reconsideration"
-    AppealReason.MEDICAL_NECESSITY: "Medical necessity review",
-    AppealReason.CODING_ERROR: "Coding or billing correction",
-    AppealReason.TIMELY_FILING: "Proof of timely filing",
-    AppealReason.COORDINATION_OF_BENEFITS: "Other insurance / coordination of benefits",
-    AppealReason.DUPLICATE_DENIAL: "Incorrect duplicate denial",
-    AppealReason.OTHER: "Other (explain below)",
+REASON_LABELS: dict[models.AppealReason, str] = {  # the options of "Reason for reconsideration"
+    models.AppealReason.MEDICAL_NECESSITY: "Medical necessity review",
+    models.AppealReason.CODING_ERROR: "Coding or billing correction",
+    models.AppealReason.TIMELY_FILING: "Proof of timely filing",
+    models.AppealReason.COORDINATION_OF_BENEFITS: "Other insurance / coordination of benefits",
+    models.AppealReason.DUPLICATE_DENIAL: "Incorrect duplicate denial",
+    models.AppealReason.OTHER: "Other (explain below)",
 }
 PATIENT_LABELS = ("Patient name", "Member ID", "Date of birth")
 SENSITIVE_LABELS = (*PATIENT_LABELS, "Date of service", "Service", "Explanation")
 LISTED_PATIENT_COLUMNS = ("Patient name", "Member ID", "Date of service")  # of the claim results
-CODES = CodesTable(system_column="Code type", systems={"CARC": CodeSystem.CARC, "RARC": CodeSystem.RARC})
+CODES = CodesTable(
+    system_column="Code type", systems={"CARC": models.CodeSystem.CARC, "RARC": models.CodeSystem.RARC}
+)
 HISTORY = HistoryTable("reconsideration history", "Your reference", "Request number", "No reconsideration")
 PAGER = Pager(navigation="Result pages", position=r"^Page {page} of (\d+) \(\d+ \w+\)$", max_pages=40)
 SPAN, RANGES = timedelta(days=730), 3  # 24 months a search, six years back in all
@@ -58,6 +51,15 @@ class PayerHubPortal(Portal):
     default_url = "https://providers.payerhub.example"
     actions = frozenset(Action)
     second_factor = SecondFactorKind.TOTP
+    sign_in_form = SignInForm(
+        "/Account/Login.aspx",
+        home="/Default.aspx",
+        signed_out=Control("button", "Sign in"),
+        signed_in=Control("link", "Sign out", inside=("navigation", "Main menu")),
+        username="User name",
+        code="Verification code",
+        steps=("sign-in", "verification code"),
+    )
     history_lag = timedelta(0)  # a request is in the history as soon as it is submitted
     claim_number_pattern = r"^\d{13}$"
     plans_required = True
@@ -75,42 +77,40 @@ class PayerHubPortal(Portal):
         heading("Security check", Shows.CAPTCHA),
         shown_text("Your password has expired", Shows.PASSWORD_EXPIRED),
         shown_text("Your session has timed out", Shows.SESSION_EXPIRED),
-        GATEWAY_ERROR_PAGE,
         heading("Server Error in '/' Application.", Shows.APP_ERROR),  # an invalid postback, say
     )
 
     # What the plans answered, as PayerHub relays it, in X12 277 terms (the sandbox says why each)
-    claim_statuses = {
-        "Forwarded to payer": ClaimRule(category="A0", status_code="16"),
-        "Acknowledged - received by payer": ClaimRule(category="A1", status_code="19"),
-        "Acknowledged - accepted for adjudication": ClaimRule(category="A2", status_code="20"),
-        "Rejected - returned as unprocessable": ClaimRule(category="A3", status_code="21"),
-        "Pended - in adjudication": ClaimRule(category="P1"),
-        "Pended - payer review": ClaimRule(category="P2"),
-        "Pended - administrative hold": ClaimRule(category="P5"),
-        "Pended - records requested": ClaimRule(category="R4", status_code="294"),
-        "Finalized - paid": ClaimRule(category="F1", status_code="65"),
-        "Finalized - paid, see remittance": ClaimRule(category="F1", status_code="1"),
-        "Finalized - denied": ClaimRule(category="F2"),
-        "Finalized - denied as duplicate": ClaimRule(category="F2", status_code="54"),
-        "Finalized - adjusted": ClaimRule(category="F3", status_code="101"),
-        "Finalized - no payment forthcoming": ClaimRule(category="F4", status_code="107"),
-    }
-    pa_statuses = {
-        "Certified": PaRule(decision=PaDecision.APPROVED),
-        "Certified - modified": PaRule(decision=PaDecision.PARTIALLY_APPROVED),
-        "Not certified": PaRule(decision=PaDecision.DENIED),
-        "Pended - in clinical review": PaRule(decision=PaDecision.PENDED),
-        "Pended - information requested": PaRule(decision=PaDecision.MORE_INFO_REQUESTED),
-        "Request canceled": PaRule(decision=PaDecision.CANCELLED),
-    }
+    claim_statuses = claim_rules("""
+        wording                                     | category | status code
+        Forwarded to payer                          | A0       | 16
+        Acknowledged - received by payer            | A1       | 19
+        Acknowledged - accepted for adjudication    | A2       | 20
+        Rejected - returned as unprocessable        | A3       | 21
+        Pended - in adjudication                    | P1       |
+        Pended - payer review                       | P2       |
+        Pended - administrative hold                | P5       |
+        Pended - records requested                  | R4       | 294
+        Finalized - paid                            | F1       | 65
+        Finalized - paid, see remittance            | F1       | 1
+        Finalized - denied                          | F2       |
+        Finalized - denied as duplicate             | F2       | 54
+        Finalized - adjusted                        | F3       | 101
+        Finalized - no payment forthcoming          | F4       | 107
+    """)
+    pa_statuses = pa_rules("""
+        wording                            | decision
+        Certified                          | approved
+        Certified - modified               | partially_approved
+        Not certified                      | denied
+        Pended - in clinical review        | pended
+        Pended - information requested     | more_info_requested
+        Request canceled                   | cancelled
+    """)
 
     def __init__(self, page: Page, base_url: str, steps: StepRecorder) -> None:
         super().__init__(page, base_url, steps)
         self.label, self.named = partial(page.get_by_label, exact=True), partial(page.get_by_role, exact=True)
-        self.user_name, self.password = self.label("User name"), self.label("Password")
-        self.sign_in, self.code = self.named("button", name="Sign in"), self.label("Verification code")
-        self.sign_out = page.get_by_role("navigation", name="Main menu").get_by_role("link", name="Sign out")
         self.alert, self.status = page.get_by_role("alert"), page.get_by_role("status")
         self.plan_list = self.label("Health plan")  # the plan step that starts each page but the history
         self.results = self.named("table", name="Claim search results")
@@ -119,18 +119,6 @@ class PayerHubPortal(Portal):
         self.no_claims = self.status.filter(has_text="No claims match your search.")
         self.request_form = self.named("group", name="Request")  # of a reconsideration
         self.history = self.named("table", name="Reconsideration requests")
-
-    def is_logged_in(self) -> bool:
-        return self.session_shows("/Default.aspx", self.sign_out, self.sign_in)
-
-    def login(self, secrets: LoginSecrets) -> None:
-        self.open("/Account/Login.aspx")
-        self.enter_password(secrets, self.user_name, self.password, self.sign_in, navigates=True)
-        self.sign_in_outcome(self.code, self.alert, "sign-in")
-        asked, lacking = "a verification code", "the vault holds no TOTP secret"
-        self.steps.fill(self.code, self.code_from_vault(secrets, asked=asked, lacking=lacking))
-        self.steps.click(self.named("button", name="Verify"), navigates=True)
-        self.sign_in_outcome(self.sign_out, self.alert, "verification code", second_factor=True)
 
     def _open_for_plan(self, path: str, plan: str | None, then: Locator) -> str:
         """Open the page at ``path``, choose ``plan`` in its plan step and land on ``then``. Each click
@@ -169,13 +157,13 @@ class PayerHubPortal(Portal):
             end -= SPAN + timedelta(days=1)
         raise NotFoundOnPortal(f"{self.display_name} has no claim {number} for {plan} in {2 * RANGES} years")
 
-    def check_claim_status(self, request: ClaimStatusRequest) -> ClaimReading:
+    def check_claim_status(self, request: models.ClaimStatusRequest) -> models.ClaimReading:
         number, claim, box = request.claim_number, self.claim, self.named("search", name="Claim search")
         plan = self._open_for_plan("/Claims/ClaimStatus.aspx", request.plan, box)
         self._open_claim(box, number, plan)
         read_field(self.steps, claim, "Health plan", page="claim page", equals=plan)
         read_field(self.steps, claim, "Claim number", page="claim page", equals=number)
-        return ClaimReading(
+        return models.ClaimReading(
             claim_number=number,
             status_text=read_field(self.steps, claim, "Claim status", page="claim page"),
             codes=read_codes(self.steps, self.codes, CODES, what="reason and remark codes table"),
@@ -183,7 +171,7 @@ class PayerHubPortal(Portal):
             sensitive=self._patient(claim, "Date of service"),
         )
 
-    def check_pa_status(self, request: PaStatusRequest) -> PaReading:
+    def check_pa_status(self, request: models.PaStatusRequest) -> models.PaReading:
         number, box = request.pa_number, self.named("search", name="Authorization search")
         plan = self._open_for_plan("/Authorizations/Inquiry.aspx", request.plan, box)
         self.steps.fill(box.get_by_label("Authorization number", exact=True), number, safe=True)
@@ -193,7 +181,7 @@ class PayerHubPortal(Portal):
         self.found_nothing(none_found, f"authorization {number} for {plan}")
         page, field = "authorization page", partial(region.get_by_label, exact=True)
         read_field(self.steps, region, "Authorization number", page=page, equals=number)
-        return PaReading(
+        return models.PaReading(
             pa_number=number,
             status_text=read_field(self.steps, region, "Certification status", page=page),
             valid_from=parse_us_date(self.steps.read(field("Effective from"))),
@@ -203,8 +191,8 @@ class PayerHubPortal(Portal):
         )
 
     def submit_appeal(
-        self, request: AppealRequest, files: AppealFiles, reference: str, gate: SubmitGate
-    ) -> SubmissionResult:
+        self, request: models.AppealRequest, files: AppealFiles, reference: str, gate: SubmitGate
+    ) -> models.SubmissionResult:
         number, box = request.claim_number, self.named("group", name="Claim to reconsider")
         self._open_for_plan("/Reconsideration/Request.aspx", request.plan, box)
         self.steps.fill(box.get_by_label("Claim number", exact=True), number, safe=True)
@@ -221,9 +209,9 @@ class PayerHubPortal(Portal):
         self.click_submit(self.named("button", name="Submit request"), gate)
         done = self.named("heading", name="Reconsideration request submitted")
         number = self.confirmation(done, self.alert, "confirmation", number=self.label("Request number"))
-        return SubmissionResult(confirmation_id=number, reference=reference)
+        return models.SubmissionResult(confirmation_id=number, reference=reference)
 
-    def find_submission(self, reference: str) -> SubmissionLookup:
+    def find_submission(self, reference: str) -> models.SubmissionLookup:
         """Search by our reference (any containing it matches); read pages until one lists it or ends."""
         box, next_page = self.named("search", name="Reconsideration search"), PAGER.next_button(self.page)
         self.open("/Reconsideration/History.aspx", box, "reconsideration history search")

@@ -15,36 +15,27 @@ from datetime import timedelta
 
 from playwright.sync_api import Locator, Page
 
+from bot import models
 from bot.documents import AppealFiles
 from bot.errors import PortalChanged
-from bot.interruptions import GATEWAY_ERROR_PAGE, heading, shown_text
 from bot.interruptions import Interruption as Shows
-from bot.login import LoginSecrets, SecondFactorKind
-from bot.models import (
-    AppealReason,
-    AppealRequest,
-    ClaimReading,
-    ClaimStatusRequest,
-    CodeSystem,
-    PaReading,
-    PaStatusRequest,
-    SubmissionLookup,
-    SubmissionResult,
-)
+from bot.interruptions import heading, shown_text
+from bot.login import SecondFactorKind
 from bot.parsing import format_us_date, parse_money
 from bot.portal import Action, Portal, SubmitGate
 from bot.readers import CodesTable, HistoryTable, read_codes, read_details, shown_date
-from bot.status import ClaimRule, PaDecision, PaRule
+from bot.sign_in import Control, SignInForm
+from bot.status import claim_rules, pa_rules
 from bot.steps import StepRecorder
 
 # The option labels of RxPress's "Reason for redetermination" select.
-REASON_LABELS: dict[AppealReason, str] = {
-    AppealReason.MEDICAL_NECESSITY: "Medical necessity",
-    AppealReason.CODING_ERROR: "Claim submitted with incorrect information",
-    AppealReason.TIMELY_FILING: "Submitted within the timely filing limit",
-    AppealReason.COORDINATION_OF_BENEFITS: "Other coverage / coordination of benefits",
-    AppealReason.DUPLICATE_DENIAL: "Rejected as a duplicate in error",
-    AppealReason.OTHER: "Other",
+REASON_LABELS: dict[models.AppealReason, str] = {
+    models.AppealReason.MEDICAL_NECESSITY: "Medical necessity",
+    models.AppealReason.CODING_ERROR: "Claim submitted with incorrect information",
+    models.AppealReason.TIMELY_FILING: "Submitted within the timely filing limit",
+    models.AppealReason.COORDINATION_OF_BENEFITS: "Other coverage / coordination of benefits",
+    models.AppealReason.DUPLICATE_DENIAL: "Rejected as a duplicate in error",
+    models.AppealReason.OTHER: "Other",
 }
 
 PATIENT_LABELS = ("Patient name", "Cardholder ID", "Date of birth")
@@ -55,7 +46,7 @@ SENSITIVE_LABELS = (*PATIENT_LABELS, *PRESCRIPTION_LABELS, "Explanation")
 Field = tuple[str, str, bool]  # a search field's label, its value, and whether the value may be recorded
 PAGE = "RxPress PBM page"  # how errors name a page of the work area
 WORK_AREA = "Work area"  # the title of the iframe every lookup and request shows in
-CODES = CodesTable(system=CodeSystem.NCPDP_REJECT)  # its reject codes are NCPDP's
+CODES = CodesTable(system=models.CodeSystem.NCPDP_REJECT)  # its reject codes are NCPDP's
 HISTORY = HistoryTable(
     "redetermination history", "Your reference", "Redetermination number", "No redetermination requests found"
 )
@@ -67,6 +58,16 @@ class RxPressPortal(Portal):
     default_url = "https://pharmacy.rxpress-pbm.example"
     actions = frozenset(Action)
     second_factor = SecondFactorKind.OUT_OF_BAND
+    sign_in_form = SignInForm(  # the code is e-mailed; a remembered device skips it next time
+        "/login",
+        home="/main",
+        signed_out=Control("button", "Log In"),
+        signed_in=Control("link", "Log Out"),
+        username="User ID",
+        code="Security code",
+        remember_device="Remember this device",
+        steps=("log-in", "security code"),
+    )
     history_lag = timedelta(minutes=2)  # new requests reach the history in batches, within minutes
     claim_number_pattern = r"^\d{7}$"  # claims are Rx numbers
     needs_fill_date = True
@@ -77,47 +78,39 @@ class RxPressPortal(Portal):
         ("Reason for redetermination", "Your reference", "Redetermination letter (PDF)", "Attachments"),
         ("Redetermination number", "Received", "Status"),
     )
-    remember_device = True  # tick "Remember this device" so that a kept session skips the code
     # what the portal shows instead of the page asked for, in the window or in its work area
     interruptions = (
         heading("System Unavailable", Shows.MAINTENANCE),
         heading("Security Check", Shows.CAPTCHA),
         heading("Password Expired", Shows.PASSWORD_EXPIRED),
         shown_text("Your session has timed out", Shows.SESSION_EXPIRED),
-        GATEWAY_ERROR_PAGE,
     )
     content_frame = WORK_AREA
     sensitive_labels = SENSITIVE_LABELS
     not_found_words = "No claim found"
 
     # RxPress's claim vocabulary in X12 277 terms (the sandbox's wording module says why each).
-    claim_statuses = {
-        "PAID": ClaimRule(category="F1", status_code="65"),
-        "REJECTED": ClaimRule(category="F2"),
-        "REJECTED - INVALID CLAIM DATA": ClaimRule(category="A3", status_code="21"),
-        "REVERSED": ClaimRule(category="F3", status_code="686"),
-        "IN PROCESS": ClaimRule(category="P1"),
-        "CAPTURED - PENDING ADJUDICATION": ClaimRule(category="A2", status_code="20"),
-    }
-    pa_statuses = {
-        "APPROVED": PaRule(decision=PaDecision.APPROVED),
-        "DENIED": PaRule(decision=PaDecision.DENIED),
-        "PENDED": PaRule(decision=PaDecision.PENDED),
-        "MORE INFORMATION NEEDED": PaRule(decision=PaDecision.MORE_INFO_REQUESTED),
-    }
+    claim_statuses = claim_rules("""
+        wording                            | category | status code
+        PAID                               | F1       | 65
+        REJECTED                           | F2       |
+        REJECTED - INVALID CLAIM DATA      | A3       | 21
+        REVERSED                           | F3       | 686
+        IN PROCESS                         | P1       |
+        CAPTURED - PENDING ADJUDICATION    | A2       | 20
+    """)
+    pa_statuses = pa_rules("""
+        wording                    | decision
+        APPROVED                   | approved
+        DENIED                     | denied
+        PENDED                     | pended
+        MORE INFORMATION NEEDED    | more_info_requested
+    """)
 
     def __init__(self, page: Page, base_url: str, steps: StepRecorder) -> None:
         super().__init__(page, base_url, steps)
         p = page
-        # the window: log-in, security code, and the menu beside the work area
-        self.user_id = p.get_by_label("User ID", exact=True)
-        self.password = p.get_by_label("Password", exact=True)
-        self.log_in = p.get_by_role("button", name="Log In", exact=True)
-        self.security_code = p.get_by_label("Security code", exact=True)
-        self.remember = p.get_by_label("Remember this device", exact=True)
-        self.verify = p.get_by_role("button", name="Verify", exact=True)
-        self.log_out = p.get_by_role("link", name="Log Out", exact=True)
-        self.alert = p.get_by_role("alert")
+        # the window: the menu beside the work area
         self.menu = p.get_by_role("navigation", name="Menu")
         self.work = w = self.content  # the work area: an iframe whose page changes with the menu
         self.work_alert = w.get_by_role("alert")
@@ -133,24 +126,6 @@ class RxPressPortal(Portal):
         self.received = w.get_by_role("heading", name="Redetermination request received", exact=True)
         self.rd_number = w.get_by_label("Redetermination number", exact=True)
         self.history = w.get_by_role("table", name="Redetermination requests", exact=True)
-
-    # -- the session ----------------------------------------------------------------------------
-
-    def is_logged_in(self) -> bool:
-        return self.session_shows("/main", self.log_out, self.log_in)
-
-    def login(self, secrets: LoginSecrets) -> None:
-        self.open("/login")
-        self.enter_password(secrets, self.user_id, self.password, self.log_in, navigates=True)
-        self.sign_in_outcome(self.security_code.or_(self.log_out), self.alert, "log-in")
-        if self.steps.read_optional(self.log_out) is not None:
-            return  # a remembered device: no code asked
-        asked, lacking = "the security code it e-mailed", "no inbox is configured"
-        self.steps.fill(self.security_code, self.code_from_vault(secrets, asked=asked, lacking=lacking))
-        if self.remember_device:
-            self.steps.check(self.remember)
-        self.steps.click(self.verify, navigates=True)
-        self.sign_in_outcome(self.log_out, self.alert, "security code", second_factor=True)
 
     # -- the work area --------------------------------------------------------------------------
 
@@ -172,7 +147,7 @@ class RxPressPortal(Portal):
         # named by its labels: an Rx number and a fill date are the patient's, and errors reach logs
         self.found_nothing(nothing, f"{what} for the {' and '.join(label for label, _, _ in fields)} given")
 
-    def check_claim_status(self, request: ClaimStatusRequest) -> ClaimReading:
+    def check_claim_status(self, request: models.ClaimStatusRequest) -> models.ClaimReading:
         number, fill = request.claim_number, request.fill_date
         assert fill is not None  # check_request refused a claim without one (intake, lease)
         # the Rx number and fill date identify a patient's prescription: never written into the steps
@@ -184,7 +159,7 @@ class RxPressPortal(Portal):
         )
         if shown_date(shown, "Fill date", page=PAGE) != fill:
             raise PortalChanged("the claim page shows another fill date than the one asked for")
-        return ClaimReading(
+        return models.ClaimReading(
             claim_number=number,
             status_text=shown["Claim status"],
             codes=read_codes(self.steps, self.rejects, CODES, what="reject codes table"),
@@ -192,13 +167,13 @@ class RxPressPortal(Portal):
             sensitive=tuple(shown[label] for label in (*PATIENT_LABELS, *PRESCRIPTION_LABELS)),
         )
 
-    def check_pa_status(self, request: PaStatusRequest) -> PaReading:
+    def check_pa_status(self, request: models.PaStatusRequest) -> models.PaReading:
         number = request.pa_number
         fields = [("PA number", number, True)]
         self._search("Prior Authorization Status", fields, self.pa_detail, "prior authorization")
         needs = ("PA status", *PATIENT_LABELS, "Drug")
         shown = read_details(self.steps, self.pa_detail, page=PAGE, needs=needs, equals={"PA number": number})
-        return PaReading(
+        return models.PaReading(
             pa_number=number,
             status_text=shown["PA status"],
             valid_from=shown_date(shown, "Effective date", page=PAGE),
@@ -210,8 +185,8 @@ class RxPressPortal(Portal):
     # -- redeterminations -----------------------------------------------------------------------
 
     def submit_appeal(
-        self, request: AppealRequest, files: AppealFiles, reference: str, gate: SubmitGate
-    ) -> SubmissionResult:
+        self, request: models.AppealRequest, files: AppealFiles, reference: str, gate: SubmitGate
+    ) -> models.SubmissionResult:
         number, fill, form = request.claim_number, request.fill_date, self.request_form
         assert fill is not None  # check_request refused an appeal without one (intake, lease)
         self._open("Request a Redetermination", form)
@@ -236,9 +211,9 @@ class RxPressPortal(Portal):
         self.click_submit(self.submit, gate)
         confirmed, target = self.received, "redetermination confirmation"
         number = self.confirmation(confirmed, self.work_alert, target, number=self.rd_number, frame=WORK_AREA)
-        return SubmissionResult(confirmation_id=number, reference=reference)
+        return models.SubmissionResult(confirmation_id=number, reference=reference)
 
-    def find_submission(self, reference: str) -> SubmissionLookup:
+    def find_submission(self, reference: str) -> models.SubmissionLookup:
         self._open("Redetermination History", self.search_form)
         field = self.search_form.get_by_label("Reference", exact=True)
         return self.search_history(field, self.search, self.history, HISTORY, reference, frame=WORK_AREA)

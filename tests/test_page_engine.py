@@ -35,7 +35,7 @@ from bot.errors import (
     SessionExpired,
     StaleLease,
 )
-from bot.interruptions import GATEWAY_ERROR_PAGE, Interruption, Interstitial, Sign, heading, shown_text
+from bot.interruptions import Interruption, Interstitial, Sign, heading, shown_text
 from bot.models import AppealReason, AppealRequest, DocumentRef, SubmissionResult
 from bot.navigation import NavigationTracker
 from bot.portal import UNCONFIRMED_SUBMIT, Action, Portal, SubmitGate, submit_through_gate
@@ -57,7 +57,7 @@ class Declared(Portal):
         shown_text("Your password has expired", Interruption.PASSWORD_EXPIRED),
         shown_text("Your session has expired", Interruption.SESSION_EXPIRED),
         Sign(Interruption.SESSION_EXPIRED, url=re.compile(r"[?&]timeout=1\b")),
-        GATEWAY_ERROR_PAGE,
+        # no gateway error page: the engine checks a load balancer's bare 5xx page for every portal
         Sign(Interruption.APP_ERROR, role="heading", name="Something went wrong", inside="alert"),
         Sign(Interruption.CONNECTION_LOST, role="heading", name="Connection problem", inside="alert"),
     )
