@@ -8,7 +8,9 @@ replaces the shipped one.
 from __future__ import annotations
 
 import csv
+import re
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from functools import cache
 from pathlib import Path
 
@@ -30,6 +32,7 @@ FILES: dict[CodeSystem, tuple[str, ...]] = {
 }
 
 STOP_COLUMNS = ("stop_date", "deactivation_date")
+DATE_FORMATS = ("%Y-%m-%d", "%m/%d/%Y")  # VistA's converted dates; hippo's as X12 printed them
 LOCAL_COLUMN = "va_local_entry"  # VA-only codes in VistA's NCPDP list; some differ from NCPDP's only by case
 
 
@@ -39,6 +42,10 @@ class Code:
     code: str
     description: str
     active: bool
+    deactivated: date | None = None
+    """The stop (deactivation) date the list gives; ``active`` is False whenever the list has one."""
+    source: Path | None = field(default=None, compare=False)
+    """The file the code was read from (a later file of the same system wins)."""
 
 
 @dataclass
@@ -60,6 +67,18 @@ class CodeLists:
     def active_codes(self, system: CodeSystem) -> list[Code]:
         return [c for c in self.codes.get(system, {}).values() if c.active]
 
+    def search(self, system: CodeSystem, words: str, limit: int = 20) -> list[Code]:
+        """Codes whose description holds every word (case-insensitive), in the list's order."""
+        wanted = words.casefold().split()
+        found = []
+        for code in self.codes.get(system, {}).values():
+            text = code.description.casefold()
+            if all(word in text for word in wanted):
+                found.append(code)
+                if len(found) >= limit:
+                    break
+        return found
+
     def __len__(self) -> int:
         return sum(len(v) for v in self.codes.values())
 
@@ -79,14 +98,25 @@ def _read(path: Path, system: CodeSystem) -> dict[str, Code]:
                 code = (row.get("code") or "").strip().upper()
                 if not code:
                     raise ConfigError(f"code list {path}, line {lineno}: empty code")
-                stopped = any((row.get(col) or "").strip() for col in STOP_COLUMNS)
+                stops = [(row.get(col) or "").strip() for col in STOP_COLUMNS]
+                stop = next((value for value in stops if value), "")
+                deactivated = _date(stop, path, lineno) if stop else None
                 desc = (row.get("description") or "").strip()
-                out[code] = Code(system, code, desc, active=not stopped)
+                out[code] = Code(system, code, desc, active=not stop, deactivated=deactivated, source=path)
             return out
     except OSError as exc:
         raise ConfigError(f"code list {path}: cannot read ({exc.strerror})") from None
     except (csv.Error, UnicodeDecodeError) as exc:
         raise ConfigError(f"code list {path}: not a UTF-8 CSV ({exc})") from None
+
+
+def _date(text: str, path: Path, lineno: int) -> date:
+    for fmt in DATE_FORMATS:
+        try:
+            return datetime.strptime(text, fmt).date()
+        except ValueError:
+            continue
+    raise ConfigError(f"code list {path}, line {lineno}: stop date {text!r} is not YYYY-MM-DD or MM/DD/YYYY")
 
 
 def load_codelists(override_dir: Path | None = None) -> CodeLists:
@@ -110,3 +140,21 @@ def load_codelists(override_dir: Path | None = None) -> CodeLists:
 @cache
 def shipped_codelists() -> CodeLists:
     return load_codelists(None)
+
+
+def provenance(path: Path) -> str:
+    """Where a shipped list came from: its row of the table in ``bot/codelists/README.md``; a
+    user's own list (``PAYERBOT_CODELISTS_DIR``) is named as such."""
+    if path.parent.resolve() != SHIPPED_DIR.resolve():
+        return f"supplied by the user (PAYERBOT_CODELISTS_DIR={path.parent})"
+    readme = SHIPPED_DIR / "README.md"
+    try:
+        lines = readme.read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return "no provenance found (bot/codelists/README.md is missing)"
+    for line in lines:
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) >= 5 and cells[0] == path.name:
+            what, origin, licence = cells[2], cells[3], cells[4]
+            return re.sub(r"\s+", " ", f"{what}; from {origin}; licence {licence}")
+    return f"no provenance row for {path.name} in bot/codelists/README.md"

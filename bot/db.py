@@ -7,7 +7,7 @@ README's "Queue tables" section documents which columns upstream writes and whic
 from __future__ import annotations
 
 import os
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, ClassVar, TypeAlias
 
@@ -125,6 +125,20 @@ class WorkItem(Base):
         # retry_wait items falling due, per account (a lease) or anywhere (the reaper)
         sa.Index("ix_work_items_wait", "state", "payer", "account", "not_before"),
         sa.Index("ix_work_items_lease", "state", "lease_expires_at"),  # the reaper
+        # appeals with a filing deadline, earliest first within a priority level (the lease), and
+        # those falling due within a span (`payerbot queue list --due-within`); only rows that
+        # have a deadline are in it
+        sa.Index(
+            "ix_work_items_deadline",
+            "state",
+            "payer",
+            "account",
+            "priority",
+            "deadline",
+            "id",
+            sqlite_where=sa.text("deadline IS NOT NULL"),
+            postgresql_where=sa.text("deadline IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -137,6 +151,9 @@ class WorkItem(Base):
     priority: Mapped[int] = mapped_column(default=0, server_default="0")
     not_before: Mapped[datetime] = mapped_column(default=utcnow, server_default=NOW)
     created_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=NOW)
+    # an appeal's filing deadline (the last day the payer takes it): set by `payerbot enqueue` from
+    # the denial date and the payer's rule; upstream may write it; the lease works it first
+    deadline: Mapped[date | None] = mapped_column(sa.Date)
     # written by the bot
     payload_digest: Mapped[str | None] = mapped_column(sa.String(64))
     state: Mapped[str] = mapped_column(

@@ -16,7 +16,7 @@ import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,7 @@ from bot.queue import ItemView
 from bot.runner import BatchReport
 from bot.services import Services, build_services
 from bot.settings import Settings
+from bot.status import claim_facts
 from bot.worker import Worker, open_browser
 from portals import get_portal, payer_ids
 from sandbox.data import Claim, PriorAuth
@@ -146,7 +147,7 @@ def plan_items(
                 "explanation": "The service was medically necessary; see the attached letter.",
                 "letter": {"path": letter.name, "sha256": sha256_file(letter)},
                 "approved_by": APPROVER,
-                "approved_at": datetime.now(UTC).isoformat(),
+                **appeal_form_fields(claim, datetime.now(UTC)),
             }
             items.append(
                 NewItem(
@@ -154,6 +155,20 @@ def plan_items(
                 )
             )
     return items
+
+
+DEMO_BILLING_NPI = "1234567893"  # the CMS example NPI (a valid check digit), billing for every claim
+
+
+def appeal_form_fields(claim: Claim, approved_at: datetime) -> dict[str, Any]:
+    """What payers' appeal forms ask for beyond the claim (``Portal.appeal_requires``): the member,
+    the denial (ten days before the approval, well within every filing deadline) and the provider."""
+    return {
+        "approved_at": approved_at.isoformat(),
+        "denial_date": (approved_at.date() - timedelta(days=10)).isoformat(),
+        "member_id": claim.patient.member_id,
+        "billing_npi": DEMO_BILLING_NPI,
+    }
 
 
 def claim_fields(portal_cls: type[Portal], claim: Claim) -> dict[str, Any]:
@@ -166,6 +181,17 @@ def claim_fields(portal_cls: type[Portal], claim: Claim) -> dict[str, Any]:
 def plan_of(record: Claim | PriorAuth) -> dict[str, str]:
     """A sandbox claim's or authorization's plan as a payload field, when it has one."""
     return {"plan": record.plan} if record.plan is not None else {}
+
+
+PA_FIELDS = ("hcr01", "certification_number", "units_requested", "units_approved", "reason_code")
+
+
+def pa_result_matches(result: dict[str, Any], pa: PriorAuth) -> bool:
+    """The stored PA result against the sandbox's truth: its HCR01 code and, on a portal that shows
+    them (BluePeak and RxPress show none), all of its certification number, units and reason code."""
+    truth = pa.truth()
+    shows_details = any(result.get(name) is not None for name in PA_FIELDS[1:])
+    return all(result.get(name) == truth[name] for name in (PA_FIELDS if shows_details else PA_FIELDS[:1]))
 
 
 def verify(services: Services, sandbox: SandboxServer) -> list[Check]:
@@ -181,17 +207,15 @@ def verify(services: Services, sandbox: SandboxServer) -> list[Check]:
             if truth is None:
                 checks.append(_check(item, None, False, "no such claim in the sandbox"))
                 continue
-            expected = truth.category
-            got = (item.result or {}).get("category")
-            got_code = (item.result or {}).get("status_code")
-            correct_value = got == truth.category and got_code == truth.status_code
+            expected = " ".join(str(part) for part in truth.composite if part)
+            correct_value = claim_facts(item.result or {}) == truth.facts  # composite, amounts, CARCs
         elif item.kind == WorkKind.PA_STATUS:
             pa = state.pa(payload["pa_number"], payload.get("plan"))
             if pa is None:
                 checks.append(_check(item, None, False, "no such authorization in the sandbox"))
                 continue
-            expected = pa.decision.value
-            correct_value = (item.result or {}).get("decision") == expected
+            expected = pa.hcr01.value  # and what backs it: certification, units, reason code
+            correct_value = pa_result_matches(item.result or {}, pa)
         else:
             # an appeal that never reached its submit has no reference: nothing of it can be in the ledger
             reference = item.submission_reference

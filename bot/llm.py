@@ -31,7 +31,7 @@ from bot.logging import get_logger
 from bot.models import ClaimReading, CodeSystem, PaReading, PayerCode, Reading
 from bot.redact import PROCESS_SECRETS, Redactor
 from bot.settings import Settings, normalize_endpoint
-from bot.status import ClaimRule, PaDecision, PaRule
+from bot.status import HCR01, ClaimRule, Hcr01, PaRule
 
 if TYPE_CHECKING:  # the client is built only when a model is configured (the import is slow)
     from openai import OpenAI
@@ -221,7 +221,7 @@ class ClaimAnswer(_Answer):
 
 
 class PaAnswer(_Answer):
-    decision: PaDecision
+    hcr01: Hcr01
 
 
 AnswerT = TypeVar("AnswerT", bound=_Answer)
@@ -304,16 +304,20 @@ class LlmClassifier:
         return ClaimRule(category=answer.category), answer.confidence
 
     def classify_pa(self, payer: str, reading: PaReading) -> tuple[PaRule, float] | None:
-        decisions = [d.value for d in PaDecision]
-        question = f"Which prior authorization decision fits? One of: {', '.join(decisions)}."
+        codes = [code.value for code in HCR01]
+        meanings = "; ".join(f"{code.value} {description}" for code, (description, _) in HCR01.items())
+        question = (
+            "Which X12 278 certification action code (HCR01) fits the prior authorization? One of: "
+            f"{meanings}."
+        )
         messages = self._messages(reading, question)
         if messages is None:
             return None
         answer = parse_answer(
             PaAnswer,
-            self._ask(messages, _schema("pa_status", {"decision": {"type": "string", "enum": decisions}})),
+            self._ask(messages, _schema("pa_status", {"hcr01": {"type": "string", "enum": codes}})),
         )
-        return (PaRule(decision=answer.decision), answer.confidence) if answer else None
+        return (PaRule(hcr01=answer.hcr01), answer.confidence) if answer else None
 
 
 def allowed_endpoint(requested: str | None, allowlist: tuple[str, ...]) -> str | None:

@@ -8,6 +8,7 @@ item goes to a person instead.
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Protocol
 
 from bot.codelists import CodeLists
@@ -34,6 +35,8 @@ class WordingClassifier(Protocol):
 
     def classify_pa(self, payer: str, reading: PaReading) -> tuple[PaRule, float] | None: ...
 
+
+NOT_FOUND = ClaimRule(category="A4", status_code="35")  # Not Found: claim/encounter not found
 
 # each portal's tables, normalized once (a class is not ``Hashable`` to a type checker, so no @cache)
 _CLAIM_TABLES: dict[type[Portal], dict[str, ClaimRule | PaRule]] = {}
@@ -82,13 +85,19 @@ class StatusMapper:
             answer[0], reading, self.codelists, source=StatusSource.LLM, confidence=answer[1]
         )
 
-    def pa(self, portal: type[Portal], reading: PaReading) -> PaStatus:
+    def claim_not_found(self, portal: type[Portal], words: str) -> ClaimStatus:
+        """A claim the portal searched for and has no record of: A4:35, with the portal's words."""
+        reading = ClaimReading(claim_number="unknown", status_text=words[:200] or "not found")
+        return claim_status_from_rule(NOT_FOUND, reading, self.codelists)
+
+    def pa(self, portal: type[Portal], reading: PaReading, *, today: date | None = None) -> PaStatus:
+        """``today``: the run's date, against which a granted authorization's end date is checked."""
         rule = _pa_table(portal).get(normalize_wording(reading.status_text))
         if isinstance(rule, PaRule):
-            return pa_status_from_rule(rule, reading, self.codelists)
+            return pa_status_from_rule(rule, reading, self.codelists, today=today)
         answer = self.classifier.classify_pa(portal.payer_id, reading) if self.classifier else None
         if answer is None or answer[1] < self.min_confidence:
             raise self._unmapped(portal, "authorization status", answer[1] if answer else None)
         return pa_status_from_rule(
-            answer[0], reading, self.codelists, source=StatusSource.LLM, confidence=answer[1]
+            answer[0], reading, self.codelists, today=today, source=StatusSource.LLM, confidence=answer[1]
         )

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from datetime import date, datetime
+from decimal import Decimal
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     ConfigDict,
@@ -77,13 +80,18 @@ class PortalRequest(Strict):
 
     plan: Name | None = None
 
+    omitted_when_default: ClassVar[dict[str, Any]] = {"plan": None}
+    """Fields added after rows were first written: left out of a dump (and so of the digest) while
+    they hold their default, so rows and idempotency keys written before them still match."""
+
     @model_serializer(mode="wrap")
     def _plan_only_when_named(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
         # a request with no plan dumps (and digests) as it did before plans existed, so rows
-        # and idempotency keys written then still match
+        # and idempotency keys written then still match; so do the later appeal fields
         data: dict[str, Any] = handler(self)
-        if data.get("plan", "") is None:
-            del data["plan"]
+        for name, default in self.omitted_when_default.items():
+            if name in data and data[name] == default:
+                del data[name]
         return data
 
 
@@ -139,8 +147,109 @@ class AppealReason(StrEnum):
     OTHER = "other"
 
 
+class AppealLevel(StrEnum):
+    """How far up the payer's appeal ladder this appeal goes, lowest first (``APPEAL_LEVELS``)."""
+
+    RECONSIDERATION = "reconsideration"
+    FIRST_LEVEL = "first_level"
+    SECOND_LEVEL = "second_level"
+    EXTERNAL_REVIEW = "external_review"
+
+
+APPEAL_LEVELS: tuple[AppealLevel, ...] = tuple(AppealLevel)
+"""The levels in the order an appeal climbs them."""
+
+
+def _npi_check(value: str) -> str:
+    """A National Provider Identifier: 10 digits, the last a Luhn check digit computed over the
+    first nine prefixed with 80840 (CMS, "NPI check digit"). Messages never repeat the value."""
+    if not (len(value) == 10 and value.isascii() and value.isdigit()):
+        raise ValueError("must be 10 digits")
+    total = 0
+    for position, char in enumerate(reversed("80840" + value[:9])):
+        digit = int(char)
+        if position % 2 == 0:  # every second digit from the right of the base, doubled
+            digit = digit * 2 - 9 if digit > 4 else digit * 2
+        total += digit
+    if (10 - total % 10) % 10 != int(value[9]):
+        raise ValueError("has a wrong check digit (not a valid NPI)")
+    return value
+
+
+def _tin_check(value: str) -> str:
+    digits = value.replace("-", "")
+    if not (len(digits) == 9 and digits.isascii() and digits.isdigit()) or value.count("-") > 1:
+        raise ValueError("must be 9 digits (an EIN may be written 12-3456789)")
+    return digits
+
+
+def _two_decimals(value: Decimal) -> Decimal:
+    return value.quantize(Decimal("0.01"))  # 125.5 and 125.50 are one amount (and one digest)
+
+
+Npi = Annotated[str, StringConstraints(strip_whitespace=True), AfterValidator(_npi_check)]
+Tin = Annotated[str, StringConstraints(strip_whitespace=True), AfterValidator(_tin_check)]
+Amount = Annotated[
+    Decimal, Field(ge=0, max_digits=12, decimal_places=2, allow_inf_nan=False), AfterValidator(_two_decimals)
+]
+_ADJUSTMENT_CODE = re.compile(r"(?:(?:CO|CR|OA|PI|PR)-)?[A-Z]{0,2}\d{1,3}")
+
+
+def _adjustment_code(value: str) -> str:
+    code = value.upper()
+    if not _ADJUSTMENT_CODE.fullmatch(code):
+        raise ValueError("must be a CARC or RARC code, its group code optional (CO-50, N115)")
+    return code
+
+
+AdjustmentCode = Annotated[str, StringConstraints(strip_whitespace=True), AfterValidator(_adjustment_code)]
+"""A disputed CARC (``50``, ``CO-50``, ``B7``) or RARC (``N115``, ``MA130``), its group code optional."""
+
+
+class ServiceDates(Strict):
+    """The dates of service the appeal is about: patient data, never logged."""
+
+    from_date: date
+    to_date: date | None = None
+
+    @model_validator(mode="after")
+    def _in_order(self) -> ServiceDates:
+        if self.to_date is not None and self.to_date < self.from_date:
+            raise ValueError("to_date must not be before from_date")
+        return self
+
+
+class Contact(Strict):
+    """Who at the provider the payer may call or write about this appeal: personal data."""
+
+    name: Name
+    phone: (
+        Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^\+?[0-9 ().-]{7,25}$")] | None
+    ) = None
+    email: (
+        Annotated[
+            str,
+            StringConstraints(strip_whitespace=True, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$"),
+        ]
+        | None
+    ) = None
+
+    @model_validator(mode="after")
+    def _reachable(self) -> Contact:
+        if self.phone is None and self.email is None:
+            raise ValueError("a contact needs a phone or an e-mail")
+        return self
+
+
 class AppealRequest(PortalRequest):
-    """An appeal a person has reviewed and approved; the bot only types it in."""
+    """An appeal a person has reviewed and approved; the bot only types it in.
+
+    The fields after ``approved_at`` are what payer forms ask for. They are optional here (rows
+    written before them still parse, and dump and digest as before: ``omitted_when_default``); each
+    portal names those it requires (``Portal.appeal_requires``), which intake checks. The member id,
+    dates of service and contact are patient or personal data: kept out of ``repr`` and logs, and
+    refusals name their field, never their value.
+    """
 
     claim_number: Identifier
     fill_date: date | None = None
@@ -150,6 +259,43 @@ class AppealRequest(PortalRequest):
     attachments: list[DocumentRef] = Field(default_factory=list, max_length=10)
     approved_by: Name
     approved_at: AwareDatetime
+    level: AppealLevel = AppealLevel.FIRST_LEVEL
+    denial_date: date | None = None
+    service_dates: ServiceDates | None = Field(default=None, repr=False)
+    disputed_codes: tuple[AdjustmentCode, ...] = Field(default=(), max_length=20)
+    disputed_amount: Amount | None = None
+    member_id: Identifier | None = Field(default=None, repr=False)
+    billing_npi: Npi | None = None
+    rendering_npi: Npi | None = None
+    tin: Tin | None = None
+    contact: Contact | None = Field(default=None, repr=False)
+
+    omitted_when_default: ClassVar[dict[str, Any]] = {
+        "plan": None,
+        "level": AppealLevel.FIRST_LEVEL,
+        "denial_date": None,
+        "service_dates": None,
+        "disputed_codes": [],
+        "disputed_amount": None,
+        "member_id": None,
+        "billing_npi": None,
+        "rendering_npi": None,
+        "tin": None,
+        "contact": None,
+    }
+
+    def patient_values(self) -> tuple[str | date | None, ...]:
+        """The patient's and the contact's values this request holds, for every artifact's scrub."""
+        dates = self.service_dates
+        contact = self.contact
+        return (
+            self.member_id,
+            dates.from_date if dates else None,
+            dates.to_date if dates else None,
+            contact.name if contact else None,
+            contact.phone if contact else None,
+            contact.email if contact else None,
+        )
 
 
 Payload = ClaimStatusRequest | PaStatusRequest | AppealRequest
@@ -214,10 +360,21 @@ class CodeSystem(StrEnum):
     PAYER = "payer"
 
 
+AdjustmentGroup = Literal["CO", "PR", "OA", "PI", "CR"]
+"""Claim adjustment group codes: contractual, patient responsibility, other, payer initiated, correction."""
+
+
 class PayerCode(Strict):
+    """A code the payer showed, with its words (``description``) and, once mapped, the code list's
+    (``official_description``)."""
+
     system: CodeSystem
     code: Annotated[str, StringConstraints(min_length=1, max_length=20)]
     description: str | None = None
+    official_description: str | None = None
+    official_deactivated: date | None = None  # the code list retired the code on this day
+    group: AdjustmentGroup | None = None  # a CARC's claim adjustment group
+    amount: Decimal | None = None  # what the CARC adjusted
 
 
 class Reading(Strict):
@@ -231,13 +388,19 @@ class Reading(Strict):
 
 class ClaimReading(Reading):
     claim_number: str
+    billed_amount: str | None = None
     paid_amount: str | None = None
+    patient_responsibility: str | None = None
 
 
 class PaReading(Reading):
     pa_number: str
     valid_from: date | None = None
     valid_to: date | None = None
+    certification_number: str | None = None  # the payer's number for its decision (278 HCR02)
+    units_requested: int | None = Field(default=None, ge=0)
+    units_approved: int | None = Field(default=None, ge=0)
+    reason_code: str | None = None  # the code of the decision's reason (278 HCR03), where shown
 
 
 class SubmissionResult(Strict):

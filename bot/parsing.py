@@ -27,6 +27,17 @@ def format_us_date(value: date) -> str:
     return value.strftime("%m/%d/%Y")
 
 
+def parse_units(text: str | None) -> int | None:
+    """'12' or '12 visits' -> 12; absent, a dash or 'N/A' -> None; anything else raises ValueError."""
+    value = (text or "").strip()
+    if value.casefold() in NO_VALUE:
+        return None
+    number = re.match(r"\d[\d,]*", value)
+    if number is None:
+        raise ValueError(f"no number of units in {value!r}")
+    return int(number.group().replace(",", ""))
+
+
 def parse_money(text: str) -> str | None:
     """'$1,234.50' -> '1234.50'; a dash or a word (not yet adjudicated) -> None."""
     digits = re.sub(r"[^\d.]", "", text)

@@ -24,7 +24,7 @@ from typing import Generic, TypeVar
 from playwright.sync_api import Browser, BrowserContext, Page
 
 from bot.documents import AppealFiles, appeal_files
-from bot.errors import AccountDisabled, PayerbotError, PlannedStop, SessionExpired
+from bot.errors import AccountDisabled, NotFoundOnPortal, PayerbotError, PlannedStop, SessionExpired
 from bot.logging import get_logger
 from bot.models import (
     AppealRequest,
@@ -251,13 +251,18 @@ class Pipeline:
         """The action the request's type names."""
         request, portal = run.subject.request, run.portal
         if isinstance(request, ClaimStatusRequest):
-            reading = portal.check_claim_status(request)
+            try:
+                reading = portal.check_claim_status(request)
+            except NotFoundOnPortal as missing:  # a status: the payer has no record of it (A4)
+                words = run.recorder.redactor.scrub(missing.message)
+                return mode.read(run, self.s.mapper.claim_not_found(type(portal), words))
             run.recorder.learn(*reading.sensitive)
             return mode.read(run, self.s.mapper.claim(type(portal), reading))
         if isinstance(request, PaStatusRequest):
             pa_reading = portal.check_pa_status(request)
             run.recorder.learn(*pa_reading.sensitive)
-            return mode.read(run, self.s.mapper.pa(type(portal), pa_reading))
+            today = self.s.clock.now().date()  # an authorization that ended before it is flagged
+            return mode.read(run, self.s.mapper.pa(type(portal), pa_reading, today=today))
         if isinstance(request, AppealRequest):
             settled = mode.earlier_submit(run, request)
             if settled is not None:

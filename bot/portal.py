@@ -26,6 +26,7 @@ from bot.errors import IntakeError, PortalError, PortalTimeout, Transient, Unsup
 from bot.interruptions import GATEWAY_ERROR_PAGE, InterruptionWatch, Interstitial, RetryControl, Sign
 from bot.login import LoginSecrets, SecondFactorKind
 from bot.models import (
+    AppealLevel,
     AppealRequest,
     ClaimReading,
     ClaimStatusRequest,
@@ -63,6 +64,31 @@ SubmitGate = Callable[[], None]
 The engine commits its "submitting" record here and raises if this worker's lease is stale; a page
 object must call it exactly once, and click submit only if it returned.
 """
+
+APPEAL_FIELDS = frozenset({"denial_date", "member_id"})
+"""What every payer's appeal form asks for: which denial, and whose."""
+MEDICAL_APPEAL_FIELDS = APPEAL_FIELDS | {"billing_npi"}
+"""A medical claim's appeal also names the billing provider."""
+PHARMACY_APPEAL_FIELDS = APPEAL_FIELDS
+"""A pharmacy claim's appeal (a redetermination) is keyed by the Rx and fill date it already has."""
+
+
+def filing_deadlines(
+    *,
+    reconsideration: int | None = None,
+    first_level: int | None = None,
+    second_level: int | None = None,
+    external_review: int | None = None,
+) -> dict[AppealLevel, int]:
+    """A portal's ``filing_deadline_days``: days from the denial date, per level it names."""
+    given = {
+        AppealLevel.RECONSIDERATION: reconsideration,
+        AppealLevel.FIRST_LEVEL: first_level,
+        AppealLevel.SECOND_LEVEL: second_level,
+        AppealLevel.EXTERNAL_REVIEW: external_review,
+    }
+    return {level: days for level, days in given.items() if days is not None}
+
 
 UNCONFIRMED_SUBMIT = "no confirmation after the submit click; reconcile before any new submit"
 
@@ -114,6 +140,12 @@ class Portal(PageSteps):
     retry_control: ClassVar[RetryControl | None] = None
     """The control the portal's error state offers to ask again for what failed ("Try again"): the
     engine's step retries click it where it shows, before loading the page again."""
+    appeal_requires: ClassVar[frozenset[str]] = frozenset()
+    """The ``AppealRequest`` fields the payer's appeal form asks for (``MEDICAL_APPEAL_FIELDS``,
+    ``PHARMACY_APPEAL_FIELDS``): intake refuses an appeal without one, naming the field."""
+    filing_deadline_days: ClassVar[dict[AppealLevel, int]] = {}
+    """Per appeal level, the days from the denial date within which the payer takes an appeal
+    (``PAYERBOT_FILING_DEADLINES`` overrides them); a level not named has no deadline here."""
 
     def __init__(self, page: Page, base_url: str, steps: StepRecorder) -> None:
         self.page = page
@@ -160,6 +192,17 @@ class Portal(PageSteps):
                 field="payload.fill_date",
             )
         cls._check_plan(request.plan)
+        if isinstance(request, AppealRequest):
+            cls._check_appeal(request)
+
+    @classmethod
+    def _check_appeal(cls, request: AppealRequest) -> None:
+        for name in sorted(cls.appeal_requires):
+            if getattr(request, name) in (None, ()):  # the message names the field, never a value
+                raise IntakeError(
+                    f"payload.{name}: {cls.display_name} requires it on an appeal",
+                    field=f"payload.{name}",
+                )
 
     @classmethod
     def _check_plan(cls, plan: str | None) -> None:

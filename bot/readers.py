@@ -10,12 +10,14 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
+from decimal import Decimal
+from typing import Any, cast, get_args
 
 from playwright.sync_api import Locator, Page
 
 from bot.errors import PortalChanged
-from bot.models import CodeSystem, PayerCode, SubmissionLookup
-from bot.parsing import parse_us_date
+from bot.models import AdjustmentGroup, CodeSystem, PayerCode, SubmissionLookup
+from bot.parsing import NO_VALUE, parse_money, parse_units, parse_us_date
 from bot.steps import StepRecorder, describe_locator
 
 
@@ -111,6 +113,64 @@ def read_field(
 
 
 @dataclass(frozen=True)
+class ClaimAmounts:
+    """The labels under which a claim page shows its amounts (a page without the patient's share
+    leaves it unknown)."""
+
+    billed: str = "Billed amount"
+    paid: str = "Paid amount"
+    patient_responsibility: str = "Patient responsibility"
+
+    def read(self, steps: StepRecorder, region: Locator) -> dict[str, str | None]:
+        """The amounts as ``ClaimReading`` fields: digits, or None where the page shows a word."""
+        billed, paid, patient = (
+            region.get_by_label(label, exact=True)
+            for label in (self.billed, self.paid, self.patient_responsibility)
+        )
+        shown_share = steps.read_optional(patient)
+        return {
+            "billed_amount": parse_money(steps.read(billed)),
+            "paid_amount": parse_money(steps.read(paid)),
+            "patient_responsibility": parse_money(shown_share) if shown_share is not None else None,
+        }
+
+
+@dataclass(frozen=True)
+class PaDetails:
+    """The labels under which an authorization page shows what backs its decision, each where the
+    portal shows it: the reason and its code, the certification number, units asked and granted."""
+
+    reason: str = "Decision reason"
+    reason_code: str = "Reason code"
+    certification: str = "Certification number"
+    units_requested: str = "Units requested"
+    units_approved: str = "Units approved"
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return (self.reason, self.reason_code, self.certification, self.units_requested, self.units_approved)
+
+    def read(self, steps: StepRecorder, region: Locator) -> dict[str, Any]:
+        """Those values as ``PaReading`` fields (None where the page shows none); units that are
+        not a number are a changed page."""
+        shown = [steps.read_optional(region.get_by_label(label, exact=True)) for label in self.labels]
+        reason, code, certification, requested, approved = (
+            None if text is None or text.casefold() in NO_VALUE else text for text in shown
+        )
+        try:
+            units = parse_units(requested), parse_units(approved)
+        except ValueError:
+            raise PortalChanged("the authorization page shows units that are not a number") from None
+        return {
+            "detail": reason,
+            "reason_code": code,
+            "certification_number": certification,
+            "units_requested": units[0],
+            "units_approved": units[1],
+        }
+
+
+@dataclass(frozen=True)
 class CodesTable:
     """How a portal's codes table reads: the column that names each code's system and what its
     words mean (``systems``), else the one system of all its codes (``system``, also the fallback)."""
@@ -120,11 +180,23 @@ class CodesTable:
     system: CodeSystem = CodeSystem.PAYER
     code_column: str = "Code"
     description_column: str = "Description"
+    group_column: str | None = None  # a CARC's group code (CO, PR, OA, PI), where the table shows it
+    amount_column: str | None = None  # what each code adjusted
 
     def system_of(self, row: Mapping[str, str]) -> CodeSystem:
         if self.system_column is None:
             return self.system
         return self.systems.get(row[self.system_column], self.system)
+
+
+CARC_RARC_TABLE = CodesTable(
+    system_column="Code type",
+    systems={"CARC": CodeSystem.CARC, "RARC": CodeSystem.RARC},
+    group_column="Group",
+    amount_column="Amount",
+)
+"""The most common codes table: a "Code type" column naming CARC or RARC, each CARC's group and
+amount in their own columns."""
 
 
 def read_codes(
@@ -133,17 +205,33 @@ def read_codes(
     """The codes a claim page lists (none when the table has no row)."""
     if steps.read_optional(table.get_by_role("row").first) is None:
         return ()
-    needs = [layout.code_column, layout.description_column]
-    if layout.system_column is not None:
-        needs.append(layout.system_column)
+    optional = (layout.system_column, layout.group_column, layout.amount_column)
+    needs = [layout.code_column, layout.description_column, *(c for c in optional if c is not None)]
     return tuple(
         PayerCode(
             system=layout.system_of(row),
             code=row[layout.code_column],
             description=row[layout.description_column] or None,
+            group=_group(row[layout.group_column], what) if layout.group_column else None,
+            amount=_amount(row[layout.amount_column]) if layout.amount_column else None,
         )
         for row in table_rows(steps, table, what=what, needs=needs)
     )
+
+
+def _group(shown: str, what: str) -> AdjustmentGroup | None:
+    """A CARC's group code as the table shows it; any other word is a changed table."""
+    if not shown:
+        return None
+    for group in get_args(AdjustmentGroup):
+        if shown.strip().upper() == group:
+            return cast(AdjustmentGroup, group)
+    raise PortalChanged(f"the {what} shows a group code that is none of CO, PR, OA, PI, CR")
+
+
+def _amount(shown: str) -> Decimal | None:
+    digits = parse_money(shown)
+    return Decimal(digits) if digits else None
 
 
 @dataclass(frozen=True)

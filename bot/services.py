@@ -55,7 +55,14 @@ def build_services(
     return Services(
         settings=settings,
         engine=engine,
-        queue=Queue(engine, settings, clock=clock, audit=audit, check=portals.check_request),
+        queue=Queue(
+            engine,
+            settings,
+            clock=clock,
+            audit=audit,
+            check=portals.check_request,
+            deadlines=portals.filing_deadline_days,
+        ),
         vault=vault,
         audit=audit,
         runs=RunStore(engine),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import stat
 from functools import cached_property
@@ -17,6 +18,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from bot.code_inbox import CodeInbox, inbox_for, parse_entries
 from bot.errors import ConfigError
 from bot.logging import get_logger
+from bot.models import AppealLevel
 from bot.origin import origin_of, url_problem
 
 log = get_logger()
@@ -111,6 +113,45 @@ class Settings(BaseSettings):
     llm_endpoints: Annotated[tuple[str, ...], NoDecode] = ()
     llm_min_confidence: float = Field(default=0.8, ge=0, le=1)
     codelists_dir: Path | None = None
+
+    # days from the denial date within which an appeal is filed, per payer and level, over the
+    # portal's own (``Portal.filing_deadline_days``): "meridian.first_level=90,rxpress.reconsideration=60"
+    filing_deadlines: Annotated[dict[str, int], NoDecode] = Field(default_factory=dict)
+
+    @field_validator("filing_deadlines", mode="before")
+    @classmethod
+    def _filing_deadlines(cls, value: object) -> object:
+        if isinstance(value, str):
+            entries = [entry.strip() for entry in value.split(",") if entry.strip()]
+            pairs: dict[str, object] = {}
+            for entry in entries:
+                key, sep, days = entry.partition("=")
+                if not sep:
+                    raise ValueError(f"entry '{key.strip()}' needs '=DAYS' (e.g. meridian.first_level=90)")
+                pairs[key.strip()] = days.strip()
+            value = pairs
+        if not isinstance(value, dict):
+            return value
+        parsed: dict[str, int] = {}
+        for key, days in value.items():
+            payer, dot, level = str(key).partition(".")
+            if not (dot and re.fullmatch(r"[a-z][a-z0-9_]{1,39}", payer)):
+                raise ValueError(f"key '{key}' must be PAYER.LEVEL (e.g. meridian.first_level)")
+            if level not in {lv.value for lv in AppealLevel}:
+                known = ", ".join(lv.value for lv in AppealLevel)
+                raise ValueError(f"key '{key}': unknown appeal level '{level}' (levels: {known})")
+            try:
+                number = int(str(days))
+            except ValueError:
+                raise ValueError(f"key '{key}': days must be a whole number") from None
+            if not 1 <= number <= 3650:
+                raise ValueError(f"key '{key}': days must be between 1 and 3650")
+            parsed[f"{payer}.{level}"] = number
+        return parsed
+
+    def filing_deadline_days(self, payer: str, level: str) -> int | None:
+        """The configured days for ``payer``'s appeals at ``level``, when configuration sets them."""
+        return self.filing_deadlines.get(f"{payer}.{level}")
 
     @field_validator("llm_endpoints", mode="before")
     @classmethod

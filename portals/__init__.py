@@ -12,7 +12,7 @@ import pkgutil
 from functools import cache
 
 from bot.errors import ConfigError, IntakeError, UnsupportedAction
-from bot.models import Payload, WorkKind
+from bot.models import AppealLevel, Payload, WorkKind
 from bot.portal import Portal
 
 
@@ -62,3 +62,10 @@ def check_request(kind: WorkKind, payer: str, request: Payload) -> None:
         raise
     except UnsupportedAction as exc:
         raise IntakeError(f"kind: {exc.message}", field="kind") from None
+
+
+def filing_deadline_days(payer: str, level: AppealLevel) -> int | None:
+    """The payer's own filing deadline for appeals at ``level`` (days from the denial date), which
+    ``bot.services`` hands to the queue; None for a payer or level without one."""
+    portal = registry().get(payer)
+    return None if portal is None else portal.filing_deadline_days.get(level)

@@ -21,9 +21,9 @@ from bot.documents import AppealFiles
 from bot.interruptions import Interruption as Shows
 from bot.interruptions import Interstitial, RetryControl, Sign, heading, shown_text
 from bot.login import SecondFactorKind
-from bot.parsing import parse_date, parse_money
-from bot.portal import Action, Portal, SubmitGate
-from bot.readers import CodesTable, HistoryTable, Pager, read_codes, read_field
+from bot.parsing import parse_date
+from bot.portal import MEDICAL_APPEAL_FIELDS, Action, Portal, SubmitGate, filing_deadlines
+from bot.readers import CARC_RARC_TABLE, ClaimAmounts, HistoryTable, Pager, read_codes, read_field
 from bot.sign_in import Control, SignInForm
 from bot.status import claim_rules, pa_rules
 from bot.steps import StepRecorder
@@ -43,9 +43,8 @@ REASON_LABELS: dict[models.AppealReason, str] = {
 }
 
 # A claim's adjustment codes (its "Code type" column names each code's system), and the appeal history.
-CODES = CodesTable(
-    system_column="Code type", systems={"CARC": models.CodeSystem.CARC, "RARC": models.CodeSystem.RARC}
-)
+CODES = CARC_RARC_TABLE
+AMOUNTS = ClaimAmounts()
 HISTORY = HistoryTable("appeal history", "Your reference", "Appeal number", none_found="No appeals found")
 
 APPEAL_NUMBER = re.compile(r"\bBPA-APL-\d+\b")
@@ -72,9 +71,13 @@ class BluePeakPortal(Portal):
     )
     history_lag = timedelta(0)  # an appeal is in its history as soon as it is submitted
     claim_number_pattern = r"^BP-\d{9}$"
+    appeal_requires = MEDICAL_APPEAL_FIELDS
+    filing_deadline_days = filing_deadlines(
+        reconsideration=90, first_level=180, second_level=60, external_review=120
+    )
     # the terms of every description list its views show
     known_fields = frozenset(SENSITIVE_LABELS).union(
-        ("Claim number", "Billed amount", "Paid amount", "Status"),
+        ("Claim number", "Billed amount", "Paid amount", "Patient responsibility", "Status"),
         ("Authorization number", "Valid from", "Valid to", "Decision reason", "Security question"),
     )
     sensitive_labels = SENSITIVE_LABELS
@@ -94,28 +97,29 @@ class BluePeakPortal(Portal):
     # BluePeak's claim vocabulary in X12 277 terms: each wording with the category and the claim
     # status code (STC01-2) BluePeak shows it for; none where BluePeak gives none.
     claim_statuses = claim_rules("""
-        wording                              | category | status code
-        Received                             | A1       | 19
-        Accepted - in queue                  | A2       | 20
-        Returned - correct and resubmit      | A3       | 21
-        Processing                           | P1       |
-        Under review                         | P2       |
-        Awaiting documents                   | R4       | 294
-        Approved - payment issued            | F1       | 65
-        Partially approved                   | F1       | 1
-        Not covered                          | F2       |
-        Denied - duplicate claim             | F2       | 54
-        Reprocessed                          | F3       | 101
-        Closed - no payment due              | F4       | 107
+        wording                                                | category | status code | entity | detail code
+        Received                                               | A1       | 19          | PR     |
+        Accepted - in queue                                    | A2       | 20          |        |
+        Returned - correct the diagnosis code and resubmit     | A3       | 21          |        | 255
+        Returned - correct the procedure code and resubmit     | A3       | 21          |        | 454
+        Processing                                             | P1       | 20          |        |
+        Under review                                           | P2       | 46          |        |
+        Awaiting documents - medical records                   | P3       | 294         |        | 297
+        Approved - payment issued                              | F1       | 65          |        |
+        Partially approved                                     | F1       | 1           |        |
+        Not covered                                            | F2       | 1           |        |
+        Denied - duplicate claim                               | F2       | 54          |        |
+        Reprocessed                                            | F3       | 101         |        |
+        Closed - no payment due                                | F4       | 107         |        |
     """)
     pa_statuses = pa_rules("""
-        wording                    | decision
-        Authorized                 | approved
-        Authorized with changes    | partially_approved
-        Not authorized             | denied
-        In review                  | pended
-        Information requested      | more_info_requested
-        Withdrawn                  | cancelled
+        wording                    | hcr01
+        Authorized                 | A1
+        Authorized with changes    | A6
+        Not authorized             | A3
+        In review                  | A4
+        Information requested      | A4
+        Withdrawn                  | C
     """)
 
     def __init__(self, page: Page, base_url: str, steps: StepRecorder) -> None:
@@ -171,12 +175,11 @@ class BluePeakPortal(Portal):
         self._open_from_list("/app/claims", "Claims", number, "claim", self.claim)
         read_field(self.steps, self.claim, "Claim number", page="claim page", equals=number)
         status = read_field(self.steps, self.claim, "Status", page="claim page")
-        paid = self.steps.read(self.claim.get_by_label("Paid amount", exact=True))
         return models.ClaimReading(
             claim_number=number,
             status_text=status,
             codes=read_codes(self.steps, self.codes, CODES, what="codes table"),
-            paid_amount=parse_money(paid),
+            **AMOUNTS.read(self.steps, self.claim),
             sensitive=self._patient(self.claim.get_by_label("Service date", exact=True)),
         )
 

@@ -18,9 +18,9 @@ from bot.errors import PortalChanged
 from bot.interruptions import Interruption as Shows
 from bot.interruptions import heading, shown_text
 from bot.login import SecondFactorKind
-from bot.parsing import parse_money, parse_us_date
-from bot.portal import Action, Portal, SubmitGate
-from bot.readers import CodesTable, HistoryTable, read_codes, read_field
+from bot.parsing import parse_us_date
+from bot.portal import MEDICAL_APPEAL_FIELDS, Action, Portal, SubmitGate, filing_deadlines
+from bot.readers import ClaimAmounts, CodesTable, HistoryTable, PaDetails, read_codes, read_field
 from bot.sign_in import Control, SignInForm
 from bot.status import claim_rules, pa_rules
 from bot.steps import StepRecorder
@@ -43,7 +43,10 @@ SENSITIVE_LABELS = (*PATIENT_LABELS, "Service date", "Service", "Explanation")
 CODES = CodesTable(
     system_column="Type",
     systems={"Adjustment reason": models.CodeSystem.CARC, "Remark": models.CodeSystem.RARC},
+    group_column="Group",
+    amount_column="Amount",
 )
+AMOUNTS = ClaimAmounts()
 HISTORY = HistoryTable("appeal history", "Reference", "Appeal number", none_found="No appeals found")
 
 
@@ -62,10 +65,14 @@ class MeridianPortal(Portal):
     )
     history_lag = timedelta(0)  # an appeal is in its history as soon as it is submitted
     claim_number_pattern = r"^MH\d{10}$"
+    appeal_requires = MEDICAL_APPEAL_FIELDS
+    filing_deadline_days = filing_deadlines(
+        reconsideration=180, first_level=180, second_level=60, external_review=120
+    )
     # the terms of every description list on its claim, authorization and appeal pages
     known_fields = frozenset(SENSITIVE_LABELS).union(
-        ("Claim number", "Status", "Billed amount", "Paid amount"),
-        ("Authorization number", "Valid from", "Valid to", "Decision reason"),
+        ("Claim number", "Status", "Billed amount", "Paid amount", "Patient responsibility"),
+        ("Authorization number", "Valid from", "Valid to", *PaDetails().labels),
         ("Reason for appeal", "Your reference", "Appeal letter (PDF)", "Attachments"),
         ("Appeal number", "Reference", "Received"),
     )
@@ -82,28 +89,32 @@ class MeridianPortal(Portal):
     # Meridian's claim vocabulary in X12 277 terms: each wording with the category and the claim
     # status code (STC01-2) Meridian shows it for; none where Meridian gives none.
     claim_statuses = claim_rules("""
-        wording                                        | category | status code
-        Received                                       | A1       | 19
-        Accepted for processing                        | A2       | 20
-        Returned - missing or invalid information      | A3       | 21
-        In process                                     | P1       |
-        Under review                                   | P2       |
-        Pending - awaiting information from provider   | P3       | 294
-        Additional information requested               | R4       | 294
-        Paid                                           | F1       | 65
-        Partially paid                                 | F1       | 1
-        Denied                                         | F2       |
-        Adjusted                                       | F3       | 101
-        Processed - no payment due                     | F4       | 107
+        wording                                                | category | status code | entity | detail code
+        Received                                               | A1       | 19          | PR     |
+        Accepted for processing                                | A2       | 20          |        |
+        Returned - missing or invalid diagnosis code           | A3       | 21          |        | 255
+        Returned - missing or invalid date of service          | A3       | 21          |        | 187
+        In process                                             | P1       | 20          |        |
+        Under review                                           | P2       | 46          |        |
+        Pending - awaiting medical records from provider       | P3       | 294         |        | 297
+        Additional information requested - other payer's EOB   | P3       | 294         |        | 286
+        Paid                                                   | F1       | 65          |        |
+        Partially paid                                         | F1       | 1           |        |
+        Denied                                                 | F2       | 1           |        |
+        Adjusted                                               | F3       | 101         |        |
+        Processed - no payment due                             | F4       | 107         |        |
     """)
     pa_statuses = pa_rules("""
-        wording                          | decision
-        Approved                         | approved
-        Approved with modifications      | partially_approved
-        Denied                           | denied
-        Pending review                   | pended
-        Additional information needed    | more_info_requested
-        Cancelled                        | cancelled
+        wording                                  | hcr01
+        Approved                                 | A1
+        Partially approved                       | A2
+        Approved with modifications              | A6
+        Authorized at a different site of care   | A6
+        Denied                                   | A3
+        Pending review                           | A4
+        Additional information needed            | A4
+        Cancelled                                | C
+        No authorization required                | NR
     """)
 
     def __init__(self, page: Page, base_url: str, steps: StepRecorder) -> None:
@@ -153,12 +164,11 @@ class MeridianPortal(Portal):
         self._search("/claims", "Claim number", number, claim, "claim")
         read_field(self.steps, claim, "Claim number", page="claim page", equals=number)
         status = read_field(self.steps, claim, "Status", page="claim page")
-        paid = self.steps.read(claim.get_by_label("Paid amount", exact=True))
         return models.ClaimReading(
             claim_number=number,
             status_text=status,
             codes=read_codes(self.steps, self.codes, CODES, what="codes table"),
-            paid_amount=parse_money(paid),
+            **AMOUNTS.read(self.steps, claim),
             sensitive=self._patient(self.patient, self.claim.get_by_label("Service date", exact=True)),
         )
 
@@ -172,7 +182,7 @@ class MeridianPortal(Portal):
             status_text=read_field(self.steps, region, "Status", page="authorization page"),
             valid_from=parse_us_date(self.steps.read(region.get_by_label("Valid from", exact=True))),
             valid_to=parse_us_date(self.steps.read(region.get_by_label("Valid to", exact=True))),
-            detail=self.steps.read_optional(region.get_by_label("Decision reason", exact=True)),
+            **PaDetails().read(self.steps, region),  # reason and its code, certification, units
             sensitive=self._patient(region, region.get_by_label("Service", exact=True)),
         )
 

@@ -13,15 +13,15 @@ from functools import partial
 
 from playwright.sync_api import Locator, Page
 
-from bot import models
+from bot import models, readers
 from bot.documents import AppealFiles
 from bot.errors import AmbiguousSubmission, NotFoundOnPortal
 from bot.interruptions import Interruption as Shows
 from bot.interruptions import heading, shown_text
 from bot.login import SecondFactorKind
-from bot.parsing import format_us_date, parse_money, parse_us_date
-from bot.portal import Action, Portal, SubmitGate
-from bot.readers import CodesTable, HistoryTable, Pager, find_in_history, read_codes, read_field
+from bot.parsing import format_us_date, parse_us_date
+from bot.portal import MEDICAL_APPEAL_FIELDS, Action, Portal, SubmitGate, filing_deadlines
+from bot.readers import ClaimAmounts, HistoryTable, Pager, find_in_history, read_codes, read_field
 from bot.sign_in import Control, SignInForm
 from bot.status import claim_rules, pa_rules
 from bot.steps import StepRecorder
@@ -37,9 +37,8 @@ REASON_LABELS: dict[models.AppealReason, str] = {  # the options of "Reason for 
 PATIENT_LABELS = ("Patient name", "Member ID", "Date of birth")
 SENSITIVE_LABELS = (*PATIENT_LABELS, "Date of service", "Service", "Explanation")
 LISTED_PATIENT_COLUMNS = ("Patient name", "Member ID", "Date of service")  # of the claim results
-CODES = CodesTable(
-    system_column="Code type", systems={"CARC": models.CodeSystem.CARC, "RARC": models.CodeSystem.RARC}
-)
+CODES = readers.CARC_RARC_TABLE
+AMOUNTS = ClaimAmounts()
 HISTORY = HistoryTable("reconsideration history", "Your reference", "Request number", "No reconsideration")
 PAGER = Pager(navigation="Result pages", position=r"^Page {page} of (\d+) \(\d+ \w+\)$", max_pages=40)
 SPAN, RANGES = timedelta(days=730), 3  # 24 months a search, six years back in all
@@ -64,8 +63,13 @@ class PayerHubPortal(Portal):
     claim_number_pattern = r"^\d{13}$"
     plans_required = True
     plans = frozenset({"Blue Lakes Health", "Cardinal Care", "Summit Medicare Advantage"})
-    known_fields = frozenset(SENSITIVE_LABELS).union(  # its detail terms and column headers
+    appeal_requires = MEDICAL_APPEAL_FIELDS
+    filing_deadline_days = filing_deadlines(
+        reconsideration=65, first_level=120, second_level=60, external_review=120
+    )
+    known_fields = frozenset((*SENSITIVE_LABELS, *readers.PaDetails().labels)).union(  # terms, headers
         ("Selected plan", "Health plan", "Claim number", "Billed amount", "Paid amount", "Claim status"),
+        ("Patient responsibility",),
         ("Authorization number", "Certification status", "Effective from", "Effective through"),
         ("Decision reason", "Request number", "Your reference", "Received", "Details", "Submitted"),
         ("Request status", "Code type", "Code", "Description", "Payer ID", "Authorization inquiry"),
@@ -82,30 +86,33 @@ class PayerHubPortal(Portal):
 
     # What the plans answered, as PayerHub relays it, in X12 277 terms (the sandbox says why each)
     claim_statuses = claim_rules("""
-        wording                                     | category | status code
-        Forwarded to payer                          | A0       | 16
-        Acknowledged - received by payer            | A1       | 19
-        Acknowledged - accepted for adjudication    | A2       | 20
-        Rejected - returned as unprocessable        | A3       | 21
-        Pended - in adjudication                    | P1       |
-        Pended - payer review                       | P2       |
-        Pended - administrative hold                | P5       |
-        Pended - records requested                  | R4       | 294
-        Finalized - paid                            | F1       | 65
-        Finalized - paid, see remittance            | F1       | 1
-        Finalized - denied                          | F2       |
-        Finalized - denied as duplicate             | F2       | 54
-        Finalized - adjusted                        | F3       | 101
-        Finalized - no payment forthcoming          | F4       | 107
+        wording                                           | category | status code | entity | detail code
+        Forwarded to payer                                | A0       | 16          | PR     |
+        Acknowledged - received by payer                  | A1       | 19          | PR     |
+        Acknowledged - accepted for adjudication          | A2       | 20          |        |
+        Rejected - missing or invalid diagnosis code      | A3       | 21          |        | 255
+        Rejected - missing or invalid date of service     | A3       | 21          |        | 187
+        Pended - in adjudication                          | P1       | 20          |        |
+        Pended - payer review                             | P2       | 46          |        |
+        Pended - administrative hold                      | P5       | 38          |        |
+        Pended - medical records requested                | P3       | 294         |        | 297
+        Finalized - paid                                  | F1       | 65          |        |
+        Finalized - paid, see remittance                  | F1       | 1           |        |
+        Finalized - denied                                | F2       | 1           |        |
+        Finalized - denied as duplicate                   | F2       | 54          |        |
+        Finalized - adjusted                              | F3       | 101         |        |
+        Finalized - no payment forthcoming                | F4       | 107         |        |
     """)
     pa_statuses = pa_rules("""
-        wording                            | decision
-        Certified                          | approved
-        Certified - modified               | partially_approved
-        Not certified                      | denied
-        Pended - in clinical review        | pended
-        Pended - information requested     | more_info_requested
-        Request canceled                   | cancelled
+        wording                                       | hcr01
+        Certified                                     | A1
+        Certified - modified                          | A6
+        Not certified                                 | A3
+        Pended - in clinical review                   | A4
+        Pended - information requested                | A4
+        Request canceled                              | C
+        Contact the plan's utilization management     | CT
+        Certification not required                    | NR
     """)
 
     def __init__(self, page: Page, base_url: str, steps: StepRecorder) -> None:
@@ -167,7 +174,7 @@ class PayerHubPortal(Portal):
             claim_number=number,
             status_text=read_field(self.steps, claim, "Claim status", page="claim page"),
             codes=read_codes(self.steps, self.codes, CODES, what="reason and remark codes table"),
-            paid_amount=parse_money(self.steps.read(claim.get_by_label("Paid amount", exact=True))),
+            **AMOUNTS.read(self.steps, claim),
             sensitive=self._patient(claim, "Date of service"),
         )
 
@@ -186,7 +193,7 @@ class PayerHubPortal(Portal):
             status_text=read_field(self.steps, region, "Certification status", page=page),
             valid_from=parse_us_date(self.steps.read(field("Effective from"))),
             valid_to=parse_us_date(self.steps.read(field("Effective through"))),
-            detail=self.steps.read_optional(field("Decision reason")),
+            **readers.PaDetails().read(self.steps, region),  # reason and its code, certification, units
             sensitive=self._patient(region, "Service"),
         )
 

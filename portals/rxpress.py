@@ -22,7 +22,7 @@ from bot.interruptions import Interruption as Shows
 from bot.interruptions import heading, shown_text
 from bot.login import SecondFactorKind
 from bot.parsing import format_us_date, parse_money
-from bot.portal import Action, Portal, SubmitGate
+from bot.portal import PHARMACY_APPEAL_FIELDS, Action, Portal, SubmitGate, filing_deadlines
 from bot.readers import CodesTable, HistoryTable, read_codes, read_details, shown_date
 from bot.sign_in import Control, SignInForm
 from bot.status import claim_rules, pa_rules
@@ -71,9 +71,13 @@ class RxPressPortal(Portal):
     history_lag = timedelta(minutes=2)  # new requests reach the history in batches, within minutes
     claim_number_pattern = r"^\d{7}$"  # claims are Rx numbers
     needs_fill_date = True
+    appeal_requires = PHARMACY_APPEAL_FIELDS
+    filing_deadline_days = filing_deadlines(
+        reconsideration=65, first_level=65, second_level=60, external_review=120
+    )
     # the row headers of every detail table in its work area
     known_fields = frozenset(SENSITIVE_LABELS).union(
-        ("Claim status", "Amount billed", "Plan paid"),
+        ("Claim status", "Amount billed", "Plan paid", "Patient pay"),
         ("PA number", "PA status", "Effective date", "Expiration date", "Reason"),
         ("Reason for redetermination", "Your reference", "Redetermination letter (PDF)", "Attachments"),
         ("Redetermination number", "Received", "Status"),
@@ -91,20 +95,20 @@ class RxPressPortal(Portal):
 
     # RxPress's claim vocabulary in X12 277 terms (the sandbox's wording module says why each).
     claim_statuses = claim_rules("""
-        wording                            | category | status code
-        PAID                               | F1       | 65
-        REJECTED                           | F2       |
-        REJECTED - INVALID CLAIM DATA      | A3       | 21
-        REVERSED                           | F3       | 686
-        IN PROCESS                         | P1       |
-        CAPTURED - PENDING ADJUDICATION    | A2       | 20
+        wording                            | category | status code | code list | pharmacy status
+        PAID                               | F1       | 65          |           | paid
+        REJECTED                           | F2       |             | RX        | rejected
+        REJECTED - INVALID CLAIM DATA      | A3       |             | RX        | rejected
+        REVERSED                           | F3       | 686         |           | reversed
+        IN PROCESS                         | P1       | 20          |           | captured
+        CAPTURED - PENDING ADJUDICATION    | A2       | 20          |           | captured
     """)
     pa_statuses = pa_rules("""
-        wording                    | decision
-        APPROVED                   | approved
-        DENIED                     | denied
-        PENDED                     | pended
-        MORE INFORMATION NEEDED    | more_info_requested
+        wording                    | hcr01
+        APPROVED                   | A1
+        DENIED                     | A3
+        PENDED                     | A4
+        MORE INFORMATION NEEDED    | A4
     """)
 
     def __init__(self, page: Page, base_url: str, steps: StepRecorder) -> None:
@@ -163,7 +167,9 @@ class RxPressPortal(Portal):
             claim_number=number,
             status_text=shown["Claim status"],
             codes=read_codes(self.steps, self.rejects, CODES, what="reject codes table"),
+            billed_amount=parse_money(shown.get("Amount billed", "")),
             paid_amount=parse_money(shown.get("Plan paid", "")),
+            patient_responsibility=parse_money(shown.get("Patient pay", "")),
             sensitive=tuple(shown[label] for label in (*PATIENT_LABELS, *PRESCRIPTION_LABELS)),
         )
 

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict
 
 from bot.codelists import shipped_codelists
 from bot.models import CodeSystem
-from bot.status import HCR01, PaDecision
+from bot.status import CERTIFIED, HCR01, Hcr01, composite_of, hcr01_of
 
 # Fixed, so that data does not drift with the day the tests run.
 EPOCH = date(2026, 1, 5)
@@ -69,6 +69,26 @@ class ClaimKind:
     ncpdp: tuple[int, int] = (0, 0)  # how many NCPDP reject codes (pharmacy claims)
     ncpdp_first: tuple[str, ...] = ()  # when given, the first reject code is one of these
     appealable: bool | None = None  # None: any finalized (F) claim can be appealed
+    entity: str | None = None  # STC01-3, where the status code names an entity
+    detail: str | None = None  # the second status code saying what (after 21 or 294)
+    code_list: str | None = None  # "RX": the status code is the claim's primary NCPDP reject
+    closed_rejects: frozenset[str] = frozenset()  # primary rejects the payer takes no appeal of
+
+
+PATIENT_SHARE_CARC = frozenset({"1", "2", "3"})  # deductible, coinsurance, copay
+
+
+@dataclass(frozen=True)
+class Adjustment:
+    """One CARC on a claim with its group code (CO, PR, OA, PI) and amount."""
+
+    group: str
+    code: str
+    amount: Decimal
+
+
+def _text(amount: Decimal | None) -> str | None:
+    return None if amount is None else str(amount)
 
 
 class Claim(Frozen):
@@ -80,6 +100,9 @@ class Claim(Frozen):
     category: str
     status_code: str | None
     wording: str
+    entity: str | None = None
+    detail_code: str | None = None
+    code_list: str | None = None
     carc: tuple[str, ...] = ()
     rarc: tuple[str, ...] = ()
     ncpdp: tuple[str, ...] = ()  # NCPDP reject codes, the primary reject first
@@ -94,39 +117,102 @@ class Claim(Frozen):
     def key(self) -> str:
         return filed_under(self.claim_number, self.plan)
 
+    @property
+    def adjustments(self) -> tuple[Adjustment, ...]:
+        """Each CARC with its group and amount: what was billed and not paid, split over the codes.
+        Deductible, coinsurance and copay (CARC 1-3) are the patient's (PR); the others are drawn
+        per claim from CO, OA and PI, with a generator of the claim's own, so that no other data
+        changes."""
+        if not self.carc or self.paid is None:
+            return ()
+        rng = random.Random(f"{self.claim_number}:{self.plan}:adjustments")
+        cents, parts = int((self.billed - self.paid) * 100), len(self.carc)
+        cuts = sorted(rng.randint(0, cents) for _ in range(parts - 1))
+        shares = [b - a for a, b in zip([0, *cuts], [*cuts, cents], strict=True)]
+        return tuple(
+            Adjustment(
+                "PR" if code in PATIENT_SHARE_CARC else rng.choice(("CO", "CO", "CO", "OA", "PI")),
+                code,
+                (Decimal(share) / 100).quantize(Decimal("0.01")),
+            )
+            for code, share in zip(self.carc, shares, strict=True)
+        )
+
+    @property
+    def patient_responsibility(self) -> Decimal | None:
+        """What the patient owes: the PR adjustments (none before the claim is adjudicated)."""
+        if self.paid is None:
+            return None
+        return sum((a.amount for a in self.adjustments if a.group == "PR"), Decimal("0.00"))
+
+    @property
+    def facts(self) -> tuple[Any, ...]:
+        """What a claim check must read back, as ``bot.status.claim_facts`` gives it of a result."""
+        amounts = (str(self.billed), _text(self.paid), _text(self.patient_responsibility))
+        adjusted = tuple((a.group, a.code, str(a.amount)) for a in self.adjustments)
+        return (*self.composite, *amounts, adjusted)
+
+    @property
+    def composite(self) -> tuple[Any, ...]:
+        """Its STC01 composite's parts and second code, as ``bot.status.composite_of`` gives them."""
+        return composite_of(self.truth())
+
     def truth(self) -> dict[str, Any]:
         return {
             **({"plan": self.plan} if self.plan is not None else {}),
             "claim_number": self.claim_number,
             "category": self.category,
             "status_code": self.status_code,
+            "entity": self.entity,
+            "detail_code": self.detail_code,
+            "code_list": self.code_list,
             "carc": list(self.carc),
             "rarc": list(self.rarc),
             "ncpdp": list(self.ncpdp),
+            "billed": str(self.billed),
             "paid": str(self.paid) if self.paid is not None else None,
+            "patient_responsibility": _text(self.patient_responsibility),
+            "adjustments": [
+                {"group": a.group, "code": a.code, "amount": str(a.amount)} for a in self.adjustments
+            ],
             "wording": self.wording,
         }
 
 
 @dataclass(frozen=True)
 class PaKind:
-    decision: PaDecision
+    """One line of a payer's PA vocabulary: its X12 278 HCR01 code (or NR), its wording, how many."""
+
+    hcr01: Hcr01
     wording: str
     count: int
     dated: bool = False  # shows valid-from/to dates
     reasons: tuple[str, ...] = ()
+    reason_codes: tuple[str, ...] = ()  # the code the page shows beside each reason (HCR03), if any
+    # drawn after all other data with a random stream of its own: a kind added to a payer later
+    # leaves the PAs (and everything else) the seed already gave the same
+    late: bool = False
 
 
 class PriorAuth(Frozen):
     pa_number: str
     patient: Patient
     service: str
-    decision: PaDecision
+    hcr01: Hcr01
     wording: str
     valid_from: date | None = None
     valid_to: date | None = None
     reason: str | None = None
     plan: str | None = None  # its health plan, on a portal that serves several
+    certification_number: str | None = None  # granted ones (A1, A2, A6)
+    units_requested: int | None = None
+    units_approved: int | None = None
+    reason_code: str | None = None
+
+    @property
+    def decision(self) -> str:
+        """The project's word for its code (approved, modified, not_required...)."""
+        return HCR01[self.hcr01][1]
 
     @property
     def key(self) -> str:
@@ -136,8 +222,12 @@ class PriorAuth(Frozen):
         return {
             **({"plan": self.plan} if self.plan is not None else {}),
             "pa_number": self.pa_number,
-            "decision": self.decision.value,
-            "hcr01": HCR01[self.decision][0],
+            "hcr01": self.hcr01.value,
+            "decision": self.decision,
+            "certification_number": self.certification_number,
+            "units_requested": self.units_requested,
+            "units_approved": self.units_approved,
+            "reason_code": self.reason_code,
             "valid_from": self.valid_from.isoformat() if self.valid_from else None,
             "valid_to": self.valid_to.isoformat() if self.valid_to else None,
             "reason": self.reason,
@@ -181,9 +271,11 @@ class DataSpec:
         known = ", ".join(k.wording for k in self.claim_kinds)
         raise ValueError(f"no claim kind worded {wording!r} (known: {known})")
 
-    def pa_kind(self, decision: PaDecision | str) -> PaKind:
+    def pa_kind(self, decision: str) -> PaKind:
+        """The first kind with this HCR01 code, named as a code (``A1``) or by its word (``approved``)."""
+        code = hcr01_of(decision)
         for kind in self.pa_kinds:
-            if kind.decision == decision:
+            if kind.hcr01 == code:
                 return kind
         raise ValueError(f"no PA kind for decision {decision!r}")
 
@@ -233,6 +325,9 @@ def make_claim(
         "paid": paid,
         "category": kind.category,
         "status_code": kind.status_code,
+        "entity": kind.entity,
+        "detail_code": kind.detail,
+        "code_list": kind.code_list,
         "wording": kind.wording,
         "carc": carc,
         "rarc": rarc,
@@ -241,7 +336,12 @@ def make_claim(
         values["ncpdp"] = _ncpdp_codes(kind, rng)
     if kind.appealable is not None:
         values["appeal_allowed"] = kind.appealable
-    return Claim.model_validate({**values, **overrides})
+    merged = {**values, **overrides}
+    if kind.code_list == "RX" and merged.get("ncpdp"):  # a pharmacy 277 names its primary reject
+        merged["status_code"] = merged["ncpdp"][0]
+        if merged["ncpdp"][0] in kind.closed_rejects and "appeal_allowed" not in overrides:
+            merged["appeal_allowed"] = False
+    return Claim.model_validate(merged)
 
 
 def _ncpdp_codes(kind: ClaimKind, rng: random.Random) -> tuple[str, ...]:
@@ -266,17 +366,36 @@ def make_pa(
     if kind.dated:
         valid_from = EPOCH + timedelta(days=rng.randrange(-90, 30))
         valid_to = valid_from + timedelta(days=rng.choice((30, 90, 180, 365)))
+    reason = rng.choice(kind.reasons) if kind.reasons else None
     values: dict[str, Any] = {
         "pa_number": pa_number,
         "patient": patient,
         "service": service,
-        "decision": kind.decision,
+        "hcr01": kind.hcr01,
         "wording": kind.wording,
         "valid_from": valid_from,
         "valid_to": valid_to,
-        "reason": rng.choice(kind.reasons) if kind.reasons else None,
+        "reason": reason,
+        **_pa_details(kind, pa_number, reason),
     }
     return PriorAuth.model_validate({**values, **overrides})
+
+
+def _pa_details(kind: PaKind, pa_number: str, reason: str | None) -> dict[str, Any]:
+    """Its certification number and units (granted ones) and its reason's code, from a random
+    stream of the PA's own: drawing them leaves every other draw of the seed as it was."""
+    code = kind.reason_codes[kind.reasons.index(reason)] if reason and kind.reason_codes else None
+    if kind.hcr01 not in CERTIFIED:
+        return {"reason_code": code}
+    rng = random.Random(f"pa-details:{pa_number}")
+    requested = rng.randrange(2, 31)
+    approved = requested if kind.hcr01 == Hcr01.A1 else rng.randrange(1, requested)
+    return {
+        "certification_number": f"C{rng.randrange(10**9, 10**10)}",
+        "units_requested": requested,
+        "units_approved": approved,
+        "reason_code": code,
+    }
 
 
 def unique(maker: NumberMaker, rng: random.Random, taken: set[str]) -> str:
@@ -299,7 +418,7 @@ def generate(spec: DataSpec, key: str) -> SeededData:
         make_claim(kind, rng.choice(patients), unique(spec.claim_number, rng, taken), rng)
         for kind in claim_kinds
     )
-    pa_kinds = [k for k in spec.pa_kinds for _ in range(k.count)]
+    pa_kinds = [k for k in spec.pa_kinds if not k.late for _ in range(k.count)]
     rng.shuffle(pa_kinds)
     pas = tuple(
         make_pa(
@@ -309,7 +428,20 @@ def generate(spec: DataSpec, key: str) -> SeededData:
     )
     if spec.plans:  # drawn after everything else: the data of a portal without plans stays the same
         claims, pas = _spread_over_plans(spec, claims, pas, patients, rng)
-    return SeededData(patients=patients, claims=claims, pas=pas)
+    return SeededData(patients=patients, claims=claims, pas=(*pas, *_late_pas(spec, key, patients, taken)))
+
+
+def _late_pas(
+    spec: DataSpec, key: str, patients: tuple[Patient, ...], taken: set[str]
+) -> tuple[PriorAuth, ...]:
+    """The PAs of kinds added later (``PaKind.late``), from a random stream of their own."""
+    rng = random.Random(f"{key}:late-pas")
+    out = []
+    for kind in (k for k in spec.pa_kinds if k.late for _ in range(k.count)):
+        patient, number = rng.choice(patients), unique(spec.pa_number, rng, taken)
+        pa = make_pa(kind, patient, number, rng.choice(spec.services), rng)
+        out.append(pa.model_copy(update={"plan": rng.choice(spec.plans_for_pas())}) if spec.plans else pa)
+    return tuple(out)
 
 
 def _spread_over_plans(

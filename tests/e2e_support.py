@@ -40,6 +40,7 @@ from portals import check_request
 from sandbox import PortalState, SandboxAccount, code_inboxes
 from sandbox.data import Claim
 from tests.fixtures.sandbox import canary_account, canary_claim
+from tests.queue_support import appeal_fields
 from vault import Keyring, Vault
 
 PAYERBOT = str(Path(sys.executable).with_name("payerbot"))
@@ -185,7 +186,7 @@ def appeal_item(ws: Workspace, payer: str, account: str, claim_number: str, key:
             "explanation": "The service was medically necessary; see the attached letter.",
             "letter": {"path": letter.name, "sha256": sha256_file(letter)},
             "approved_by": APPROVER,
-            "approved_at": datetime.now(UTC).isoformat(),
+            **appeal_fields(),
         },
         idempotency_key=key,
     )

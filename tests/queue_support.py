@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -10,6 +11,7 @@ from sqlalchemy.engine import Engine
 
 from bot.db import Account, WorkItem
 from bot.models import NewItem, WorkKind
+from bot.queue import Queue
 
 PAYER = "meridian"
 LETTER_SHA256 = hashlib.sha256(b"%PDF-1.4 approved letter").hexdigest()  # the file need not exist to queue
@@ -31,6 +33,21 @@ def claim(n: int, account: str = "acct-1", *, key: str | None = None, priority: 
     )
 
 
+APPEAL_NPI = "1234567893"  # the CMS example NPI: its Luhn check digit is right
+
+
+def appeal_fields(approved_at: datetime | None = None) -> dict[str, Any]:
+    """What every payer's appeal form asks for beyond the claim (``Portal.appeal_requires``), and
+    the approval: approved at ``approved_at`` (now when not given), the denial ten days before."""
+    approved = approved_at or datetime.now(UTC)
+    return {
+        "approved_at": approved.isoformat(),
+        "denial_date": (approved.date() - timedelta(days=10)).isoformat(),
+        "member_id": "M00001",
+        "billing_npi": APPEAL_NPI,
+    }
+
+
 def appeal_payload(n: int = 1) -> dict[str, Any]:
     return {
         "claim_number": f"MH{n:010d}",
@@ -38,7 +55,7 @@ def appeal_payload(n: int = 1) -> dict[str, Any]:
         "explanation": "Documented need; see letter.",
         "letter": {"path": "letters/letter.pdf", "sha256": LETTER_SHA256},  # under PAYERBOT_DOCUMENTS_DIR
         "approved_by": "R. Approver",
-        "approved_at": "2026-01-05T08:00:00+00:00",
+        **appeal_fields(datetime(2026, 1, 5, 8, tzinfo=UTC)),
     }
 
 
@@ -61,3 +78,14 @@ def snapshot(engine: Engine) -> list[tuple[Any, ...]]:
 def state_of(engine: Engine, item_id: int) -> str:
     with engine.connect() as conn:
         return str(conn.execute(sa.select(WorkItem.state).where(WorkItem.id == item_id)).scalar_one())
+
+
+def finish(queue: Queue, item: NewItem, canonical_status: str, result: dict[str, Any]) -> None:
+    """Queue ``item``, lease and complete it with this status: a check already done."""
+    queue.enqueue([item])
+    batch = queue.lease_batch("test-worker")
+    assert batch is not None
+    for leased in batch.items:
+        queue.mark_running(leased)
+        queue.complete(leased, canonical_status=canonical_status, result=result)
+    queue.release(batch)

@@ -24,6 +24,7 @@ from bot.evidence import sha256_file
 from bot.models import AppealReason, NewItem, WorkKind
 from bot.worker import DrainReport, Worker
 from scenarios.catalog.workspace import Workspace
+from tests.queue_support import appeal_fields
 
 APPROVER = "Dana Reviewer, CPhT"
 
@@ -86,7 +87,7 @@ def appeal_item(
             "explanation": explanation or "The service was medically necessary; see the attached letter.",
             "letter": {"path": letter.name, "sha256": sha256_file(letter)},
             "approved_by": APPROVER,
-            "approved_at": datetime.now(UTC).isoformat(),
+            **appeal_fields(),
         },
         idempotency_key=f"appeal-{claim_number}",
     )

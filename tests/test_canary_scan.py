@@ -244,7 +244,11 @@ def _seed(state: Any, payer: str, who: CanaryPatient, monkeypatch: pytest.Monkey
         # the sandbox derives a claim's drug from a fixed list; the canary drug is the whole list
         monkeypatch.setattr("sandbox.rxpress.formats.DRUGS", (who.drug,))
         claim = state.add_claim(
-            "REJECTED", patient=patient, claim_number=who.rx_number, service_date=who.service_date
+            "REJECTED",
+            patient=patient,
+            claim_number=who.rx_number,
+            service_date=who.service_date,
+            ncpdp=("70",),  # not covered: a reject a redetermination can take
         )
     else:
         claim = state.add_claim("Denied", patient=patient, service_date=who.service_date)

@@ -30,6 +30,7 @@ from bot.portal import ACTION_FOR_KIND, Action, Portal
 from bot.queue import ItemView
 from bot.services import Services, build_services
 from bot.settings import Settings
+from bot.status import claim_facts, composite_of
 from bot.worker import Worker
 from portals import get_portal, payer_ids
 from sandbox import PortalState
@@ -37,6 +38,7 @@ from sandbox.data import Claim, PriorAuth
 from sandbox.payers import code_inboxes, get_payer
 from sandbox.server import SandboxServer
 from tests.fixtures.sandbox import canary_account
+from tests.queue_support import appeal_fields
 from vault import Keyring
 
 PAYERS = payer_ids()
@@ -59,10 +61,11 @@ def test_every_wording_the_portal_can_show_maps_to_its_truth(payer: str) -> None
     mapper = StatusMapper(shipped_codelists())
     for kind in spec.claim_kinds:
         status = mapper.claim(portal, ClaimReading(claim_number="X", status_text=kind.wording))
-        assert (status.category, status.status_code) == (kind.category, kind.status_code), kind.wording
+        expected = (kind.category, kind.status_code, kind.entity, kind.detail, kind.code_list)
+        assert composite_of(status.model_dump()) == expected, kind.wording
     for pa_kind in spec.pa_kinds:
         pa = mapper.pa(portal, PaReading(pa_number="X", status_text=pa_kind.wording))
-        assert pa.decision == pa_kind.decision, pa_kind.wording
+        assert pa.hcr01 == pa_kind.hcr01, pa_kind.wording
 
 
 def test_an_unsupported_action_is_refused_before_any_browser_starts() -> None:
@@ -105,7 +108,7 @@ class Harness:
             "explanation": "Medically necessary; see the letter.",
             "letter": {"path": letter.name, "sha256": sha256_file(letter)},
             "approved_by": APPROVER,
-            "approved_at": "2026-11-28T16:02:00+00:00",
+            **appeal_fields(),
         }
         return NewItem(
             kind=WorkKind.APPEAL_SUBMISSION, payer=self.payer, account=self.account, payload=payload
@@ -174,7 +177,7 @@ def _assert_true_status(h: Harness, view: ItemView) -> None:
     assert view.state == "done", (view.last_error_kind, view.last_error)
     truth = h.state.claim(view.payload["claim_number"], view.payload.get("plan"))
     assert truth is not None and view.result is not None
-    assert (view.result["category"], view.result["status_code"]) == (truth.category, truth.status_code)
+    assert claim_facts(view.result) == truth.facts
 
 
 def test_status_reads_and_a_pa_give_the_truth_with_one_login(harness: Harness) -> None:
@@ -184,7 +187,7 @@ def test_status_reads_and_a_pa_give_the_truth_with_one_login(harness: Harness) -
     views = harness.run(items)
     for view in views[:3]:
         _assert_true_status(harness, view)
-    assert views[3].state == "done" and views[3].canonical_status == pa.decision.value
+    assert views[3].state == "done" and views[3].canonical_status == pa.hcr01.value
     assert harness.state.login_posts[harness.username] == 1
 
 

@@ -17,6 +17,7 @@ from bot.db import WorkItem
 from bot.demo import DemoResult, run_demo, verify
 from bot.services import Services, build_services
 from bot.settings import Settings
+from bot.status import claim_facts
 from sandbox.server import SandboxServer
 
 ITEMS = 8
@@ -54,13 +55,12 @@ def test_every_demo_item_matches_the_sandbox_truth(demo_run: tuple[DemoResult, S
         assert item.state == "done"
         if item.kind == "claim_status":
             truth = portal.claims[item.payload["claim_number"]]
-            assert (item.result["category"], item.result["status_code"]) == (
-                truth.category,
-                truth.status_code,
-            )
+            assert claim_facts(item.result) == truth.facts
             assert item.result["payer_wording"] == truth.wording
         elif item.kind == "pa_status":
-            assert item.result["decision"] == portal.pas[item.payload["pa_number"]].decision.value
+            truth = portal.pas[item.payload["pa_number"]]
+            assert item.canonical_status == item.result["hcr01"] == truth.hcr01.value
+            assert item.result["decision"] == truth.decision
         else:
             entries = portal.ledger_entries(reference=item.submission_reference)
             assert [e.appeal_number for e in entries] == [item.confirmation_id]

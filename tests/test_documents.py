@@ -41,7 +41,7 @@ from portals import check_request, get_portal, payer_ids
 from portals.meridian import MeridianPortal
 from sandbox import SandboxAccount
 from tests.fixtures.sandbox import SandboxPortal, canary_account, canary_claim
-from tests.queue_support import PAYER, add_account
+from tests.queue_support import PAYER, add_account, appeal_fields
 from vault import Keyring
 
 VAULT_KEY = b"active:c2VjcmV0LXZhdWx0LWtleS1ub3QtYS1sZXR0ZXI=\n"  # a fake key file's content
@@ -65,7 +65,7 @@ def _payload(claim_number: str = "MH0000000001", **overrides: Any) -> dict[str, 
         "explanation": "Documented need; see letter.",
         "letter": _doc("letter.pdf"),
         "approved_by": "R. Approver",
-        "approved_at": "2026-01-05T08:00:00+00:00",
+        **appeal_fields(datetime(2026, 1, 5, 8, tzinfo=UTC)),
     }
     payload.update(overrides)
     return payload
@@ -204,7 +204,7 @@ def test_intake_refuses_a_symlink_that_leaves_the_documents_folder(
                 "via-folder-link",
             ),
             _item(_payload(letter=fine), "fine"),
-            _item(_payload(letter=_doc("not-yet-written.pdf")), "later"),
+            _item(_payload("MH0000000002", letter=_doc("not-yet-written.pdf")), "later"),  # one per claim
         ]
     )
 
@@ -456,10 +456,20 @@ def test_the_runner_uploads_private_copies_refuses_a_late_symlink_and_removes_th
     rows = [
         {
             **_row(
-                _payload(good.claim_number, letter=_doc("good.pdf", (docs / "good.pdf").read_bytes())), "good"
+                _payload(
+                    good.claim_number,
+                    letter=_doc("good.pdf", (docs / "good.pdf").read_bytes()),
+                    **appeal_fields(),  # approved now: within the payer's filing deadline
+                ),
+                "good",
             )
         },
-        {**_row(_payload(linked.claim_number, letter=_doc("linked.pdf", VAULT_KEY)), "linked")},
+        {
+            **_row(
+                _payload(linked.claim_number, letter=_doc("linked.pdf", VAULT_KEY), **appeal_fields()),
+                "linked",
+            )
+        },
     ]
     report = s.queue.enqueue([NewItem.model_validate({**r, "account": account}) for r in rows])
     assert not report.rejected, report.rejected

@@ -15,7 +15,7 @@ from bot.errors import IntakeError
 from bot.models import ItemState, NewItem, WorkKind
 from bot.queue import Queue
 from bot.queue.intake import parse_row
-from tests.queue_support import PAYER, add_account, appeal, appeal_payload, claim, snapshot, state_of
+from tests.queue_support import PAYER, add_account, appeal, appeal_payload, claim, finish, snapshot, state_of
 
 
 def _row(**overrides: Any) -> dict[str, Any]:
@@ -299,3 +299,149 @@ def test_enqueue_stores_the_validated_payload(engine: Engine, queue: Queue) -> N
         payload = conn.execute(sa.select(WorkItem.payload).where(WorkItem.id == item_id)).scalar()
     assert payload == {"claim_number": "MH0000000005", "fill_date": None}
     assert json.dumps(payload)
+
+
+# -- one appeal per claim and level (issue 11, part 6) ------------------------------------------------
+
+
+def _appeal_at(n: int, key: str, level: str | None = None, **changes: Any) -> NewItem:
+    payload = {**appeal_payload(n), **({"level": level} if level else {}), **changes}
+    return NewItem(
+        kind=WorkKind.APPEAL_SUBMISSION, payer=PAYER, account="acct-1", payload=payload, idempotency_key=key
+    )
+
+
+def _force_state(engine: Engine, item_id: int, state: ItemState) -> None:
+    with engine.begin() as conn:
+        conn.execute(sa.update(WorkItem.__table__).where(WorkItem.id == item_id).values(state=state.value))
+
+
+def test_a_second_appeal_of_a_claim_and_level_under_another_key_is_refused_naming_the_first(
+    queue: Queue, engine: Engine
+) -> None:
+    add_account(engine, "acct-1")
+    [first] = queue.enqueue([_appeal_at(1, "appeal-a")]).queued
+    report = queue.enqueue([_appeal_at(1, "appeal-b"), _appeal_at(1, "appeal-a")])
+    assert [(r.index, r.field, r.message) for r in report.rejected] == [
+        (
+            0,
+            "payload.claim_number",
+            f"payload.claim_number: item {first} already appeals this claim at first_level (queued)",
+        )
+    ]
+    assert [d.item_id for d in report.duplicates] == [first]  # the same key is the same appeal
+    assert queue.enqueue([_appeal_at(2, "appeal-other-claim")]).queued  # another claim is free
+
+
+def test_within_one_input_the_second_appeal_of_a_claim_and_level_is_refused(
+    queue: Queue, engine: Engine
+) -> None:
+    add_account(engine, "acct-1")
+    report = queue.enqueue([_appeal_at(1, "a"), _appeal_at(1, "b", "first_level")])
+    assert len(report.queued) == 1
+    assert [r.message for r in report.rejected] == [
+        "payload.claim_number: an earlier row of this input already appeals this claim at first_level"
+        " (queued)"
+    ]
+
+
+@pytest.mark.parametrize("ended", [ItemState.CANCELLED, ItemState.FAILED, ItemState.REJECTED])
+def test_an_appeal_that_was_never_filed_frees_its_level(
+    queue: Queue, engine: Engine, ended: ItemState
+) -> None:
+    add_account(engine, "acct-1")
+    [first] = queue.enqueue([_appeal_at(1, "appeal-a")]).queued
+    _force_state(engine, first, ended)
+    assert queue.enqueue([_appeal_at(1, "appeal-b")]).queued
+
+
+@pytest.mark.parametrize(
+    "standing", [ItemState.DONE, ItemState.NEEDS_HUMAN, ItemState.RETRY_WAIT, ItemState.RUNNING]
+)
+def test_an_appeal_filed_or_maybe_filed_keeps_its_level(
+    queue: Queue, engine: Engine, standing: ItemState
+) -> None:
+    add_account(engine, "acct-1")
+    [first] = queue.enqueue([_appeal_at(1, "appeal-a")]).queued
+    _force_state(engine, first, standing)
+    report = queue.enqueue([_appeal_at(1, "appeal-b")])
+    assert [r.field for r in report.rejected] == ["payload.claim_number"]
+    assert f"item {first}" in report.rejected[0].message
+
+
+def test_the_next_level_follows_once_the_previous_has_a_result(queue: Queue, engine: Engine) -> None:
+    add_account(engine, "acct-1")
+    [first] = queue.enqueue([_appeal_at(1, "level-1")]).queued
+    early = queue.enqueue([_appeal_at(1, "level-2", "second_level")])
+    assert [r.message for r in early.rejected] == [
+        f"payload.claim_number: item {first} appeals this claim at first_level and has no result yet "
+        "(queued); a second_level appeal follows it once it is done"
+    ]
+    _force_state(engine, first, ItemState.DONE)
+    [second] = queue.enqueue([_appeal_at(1, "level-2", "second_level")]).queued
+    lower = queue.enqueue([_appeal_at(1, "reconsider", "reconsideration")])
+    assert [r.message for r in lower.rejected] == [
+        f"payload.claim_number: item {first} already appeals this claim at a higher level (first_level)"
+    ]
+    _force_state(engine, second, ItemState.DONE)
+    assert queue.enqueue([_appeal_at(1, "external", "external_review")]).queued
+
+
+def test_a_pharmacy_claim_is_one_rx_and_fill_date(queue: Queue, engine: Engine) -> None:
+    add_account(engine, "acct-1", payer="rxpress")
+
+    def rx_appeal(key: str, fill: str) -> NewItem:
+        payload = {**appeal_payload(), "claim_number": "1234567", "fill_date": fill}
+        return NewItem(
+            kind=WorkKind.APPEAL_SUBMISSION,
+            payer="rxpress",
+            account="acct-1",
+            payload=payload,
+            idempotency_key=key,
+        )
+
+    assert queue.enqueue([rx_appeal("fill-1", "2025-12-01")]).queued
+    assert queue.enqueue([rx_appeal("fill-2", "2025-12-29")]).queued  # another fill: another claim
+    assert [r.field for r in queue.enqueue([rx_appeal("fill-1-again", "2025-12-01")]).rejected] == [
+        "payload.claim_number"
+    ]
+
+
+def test_an_appeal_of_a_reject_no_appeal_can_change_is_refused_with_what_to_do(
+    queue: Queue, engine: Engine
+) -> None:
+    """A pharmacy claim whose latest status check found a primary reject that no redetermination
+    can take (79 refill too soon) is refused, naming the reject and what fixes it; once a later
+    check finds an appealable one (70 not covered), the appeal is accepted."""
+    add_account(engine, "acct-1", payer="rxpress")
+    claim = {"claim_number": "1234567", "fill_date": "2025-12-01"}
+
+    def checked(key: str, *rejects: tuple[str, bool, str | None]) -> None:
+        status = NewItem(
+            kind=WorkKind.CLAIM_STATUS, payer="rxpress", account="acct-1", payload=claim, idempotency_key=key
+        )
+        view = [{"code": c, "description": None, "appealable": a, "instead": i} for c, a, i in rejects]
+        finish(
+            queue,
+            status,
+            "F2",
+            {"category": "F2", "pharmacy": {"response_status": "rejected", "rejects": view}},
+        )
+
+    def appeal_of(key: str) -> NewItem:
+        payload = {**appeal_payload(), **claim}
+        return NewItem(
+            kind=WorkKind.APPEAL_SUBMISSION,
+            payer="rxpress",
+            account="acct-1",
+            payload=payload,
+            idempotency_key=key,
+        )
+
+    checked("check-1", ("79", False, "wait until the plan's next allowed fill date"), ("70", True, None))
+    (refused,) = queue.enqueue([appeal_of("too-soon")]).rejected
+    assert refused.field == "payload.claim_number"
+    assert "reject 79" in refused.message and "next allowed fill date" in refused.message
+    assert "1234567" not in refused.message
+    checked("check-2", ("70", True, None))
+    assert queue.enqueue([appeal_of("not-covered")]).queued

@@ -3,30 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from sqlalchemy.engine import Engine
 from typer.testing import CliRunner
 
-from bot.cli import app, common
+from bot.cli import app
 from tests.queue_support import PAYER, add_account, appeal_payload
-from vault import Keyring
-
-
-@pytest.fixture
-def cli(db_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[CliRunner]:
-    monkeypatch.setenv("PAYERBOT_DATABASE_URL", db_url)
-    # an operator's retry or cancel is audited, and the audit chain key is sealed in the vault
-    monkeypatch.setenv("PAYERBOT_VAULT_KEY", Keyring.generate().active.line())
-    monkeypatch.delenv("PAYERBOT_VAULT_KEY_FILE", raising=False)
-    common.settings.cache_clear()
-    common.engine.cache_clear()
-    yield CliRunner()
-    common.engine().dispose()
-    common.settings.cache_clear()
-    common.engine.cache_clear()
 
 
 def _line(n: int, **overrides: object) -> str:

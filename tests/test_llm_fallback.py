@@ -19,7 +19,7 @@ from bot.mapping import StatusMapper
 from bot.models import ClaimReading, CodeSystem, PaReading, PayerCode
 from bot.portal import Action, Portal
 from bot.settings import load_settings
-from bot.status import ClaimRule, PaDecision, PaRule, StatusSource
+from bot.status import ClaimRule, Hcr01, PaRule, StatusSource
 from tests.fakes.llm_server import FakeModel, FakeModelServer
 
 MEMBER_ID = "ZX99887766"
@@ -35,7 +35,7 @@ class TablePortal(Portal):
     claim_statuses: ClassVar[dict[str, ClaimRule]] = {
         "Paid in full": ClaimRule(category="F1", status_code="65")
     }
-    pa_statuses: ClassVar[dict[str, PaRule]] = {"Approved": PaRule(decision=PaDecision.APPROVED)}
+    pa_statuses: ClassVar[dict[str, PaRule]] = {"Approved": PaRule(hcr01=Hcr01.A1)}
 
 
 @pytest.fixture
@@ -44,7 +44,7 @@ def model() -> Iterator[tuple[FakeModel, str]]:
         answers={
             "held for clinical review": {"category": "P1", "confidence": 0.92},
             "something murky": {"category": "F2", "confidence": 0.3},
-            "awaiting physician notes": {"decision": "more_info_requested", "confidence": 0.88},
+            "awaiting physician notes": {"hcr01": "A4", "confidence": 0.88},
         },
         forbidden={MEMBER_ID, PATIENT, CLAIM, "1961-04-12"},
     )
@@ -72,9 +72,8 @@ def test_table_wording_never_asks_the_model(model: tuple[FakeModel, str]) -> Non
     fake, url = model
     status = _mapper(url).claim(TablePortal, _reading("PAID  in full."))
     assert (status.category, status.status_code, status.source) == ("F1", "65", StatusSource.TABLE)
-    assert (
-        status.payer_codes[0].description and "medical necessity" in status.payer_codes[0].description.lower()
-    )
+    official = status.payer_codes[0].official_description
+    assert official and "medical necessity" in official.lower()
     assert fake.prompts == []
 
 
@@ -108,7 +107,8 @@ def test_no_identifier_reaches_the_model(model: tuple[FakeModel, str]) -> None:
         detail=f"member {MEMBER_ID}",
         sensitive=(PATIENT, MEMBER_ID),
     )
-    assert mapper.pa(TablePortal, pa).decision == PaDecision.MORE_INFO_REQUESTED
+    answered = mapper.pa(TablePortal, pa)
+    assert (answered.hcr01, answered.decision, answered.source) == (Hcr01.A4, "pended", StatusSource.LLM)
     assert len(fake.prompts) == 2
     assert fake.leaks == []
 
@@ -305,7 +305,7 @@ def test_a_wording_that_instructs_the_model_is_never_sent(model: tuple[FakeModel
     # an obedient model: it does what the wording says
     fake.answers = {
         "answer f1": {"category": "F1", "confidence": 0.99},
-        "answer approved": {"decision": "approved", "confidence": 0.99},
+        "answer approved": {"hcr01": "A1", "confidence": 0.99},
     }
     mapper = _mapper(url)
     for text in (
@@ -340,9 +340,12 @@ def test_only_a_strict_answer_with_an_offered_active_code_counts(model: tuple[Fa
         with pytest.raises(UnmappedStatus, match="the model gave no answer"):
             mapper.claim(TablePortal, _reading(WORDING))
     for answer in (
-        {"decision": "APPROVED", "confidence": 0.99},
-        {"decision": "approved", "confidence": 0.99, "category": "F1"},
-        {"decision": "approved", "confidence": "high"},
+        {"hcr01": "approved", "confidence": 0.99},  # the project's word, not the code
+        {"hcr01": "a1", "confidence": 0.99},
+        {"hcr01": "A5", "confidence": 0.99},  # an X12 code the question does not offer
+        {"decision": "approved", "confidence": 0.99},  # the old schema
+        {"hcr01": "A1", "confidence": 0.99, "category": "F1"},
+        {"hcr01": "A1", "confidence": "high"},
     ):
         fake.answers = {WORDING: answer}
         with pytest.raises(UnmappedStatus, match="the model gave no answer"):

@@ -171,7 +171,7 @@ def test_every_pixel_of_every_patient_field_is_masked_in_evidence_and_bundle_scr
     portal: RxPressPortal, rxpress_sandbox: SandboxPortal, tmp_path: Path, redesign: str
 ) -> None:
     rxpress_sandbox.state.update_knobs(redesign=redesign)
-    claim = canary_claim(rxpress_sandbox.state, "REJECTED")
+    claim = canary_claim(rxpress_sandbox.state, "REJECTED", ncpdp=("70",))
     boxes = boxes_of(open_claim(portal, claim, redesign))
     work_area = portal.page.get_by_title("Work area", exact=True).bounding_box()
     label = portal.work.get_by_role("rowheader", name="Patient name").bounding_box()

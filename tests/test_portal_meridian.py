@@ -49,6 +49,7 @@ from portals import get_portal
 from portals.meridian import MeridianPortal
 from sandbox import SandboxAccount
 from sandbox.meridian.wording import CLAIM_KINDS, PA_KINDS
+from tests.claim_truth import assert_reads_as_truth
 from tests.fixtures.sandbox import SandboxPortal, canary_claim, login_secrets
 
 PDF = b"%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
@@ -143,7 +144,7 @@ def test_every_wording_the_sandbox_can_show_maps_to_its_truth() -> None:
         assert rule.status_code == kind.status_code, kind.wording
     for pa_kind in PA_KINDS:
         pa_rule = pas.get(normalize_wording(pa_kind.wording))
-        assert isinstance(pa_rule, PaRule) and pa_rule.decision == pa_kind.decision, pa_kind.wording
+        assert isinstance(pa_rule, PaRule) and pa_rule.hcr01 == pa_kind.hcr01, pa_kind.wording
 
 
 # -- sign-in --------------------------------------------------------------------------------------------
@@ -238,12 +239,11 @@ def test_claim_of_every_wording_reads_back_as_its_truth(
     assert len(sample) == len(CLAIM_KINDS)
     for expected in sample.values():
         reading = signed_in.check_claim_status(ClaimStatusRequest(claim_number=expected["claim_number"]))
-        status = mapper.claim(MeridianPortal, reading)
-        assert status.category == expected["category"], reading.status_text
-        assert status.status_code == expected["status_code"], reading.status_text
+        assert_reads_as_truth(
+            mapper.claim(MeridianPortal, reading), meridian.state.claims[expected["claim_number"]]
+        )
         assert [c.code for c in reading.codes if c.system == CodeSystem.CARC] == expected["carc"]
         assert [c.code for c in reading.codes if c.system == CodeSystem.RARC] == expected["rarc"]
-        assert reading.paid_amount == expected["paid"]
         claim = meridian.state.claims[expected["claim_number"]]
         patient = claim.patient
         # who, and the date of service: each a patient value every artifact is scrubbed of
@@ -299,10 +299,13 @@ def test_unknown_claim_and_pa_raise_not_found(signed_in: MeridianPortal) -> None
         signed_in.check_pa_status(PaStatusRequest(pa_number="MPA0000001"))
 
 
+PA_DETAILS = ("certification_number", "units_requested", "units_approved", "reason_code")
+
+
 def test_pa_of_every_decision_reads_back_as_its_truth(
     signed_in: MeridianPortal, meridian: SandboxPortal
 ) -> None:
-    sample = {p["decision"]: p for p in meridian.state.truth()["pas"]}
+    sample = {p["wording"]: p for p in meridian.state.truth()["pas"]}
     assert len(sample) == len(PA_KINDS)
     for expected in sample.values():
         reading = signed_in.check_pa_status(PaStatusRequest(pa_number=expected["pa_number"]))
@@ -312,6 +315,13 @@ def test_pa_of_every_decision_reads_back_as_its_truth(
         assert (reading.valid_from and reading.valid_from.isoformat()) == expected["valid_from"]
         assert (reading.valid_to and reading.valid_to.isoformat()) == expected["valid_to"]
         assert reading.detail == expected["reason"]
+        shown = (
+            status.certification_number,
+            status.units_requested,
+            status.units_approved,
+            status.reason_code,
+        )
+        assert shown == tuple(expected[k] for k in PA_DETAILS), expected["wording"]
 
 
 # -- appeals --------------------------------------------------------------------------------------------

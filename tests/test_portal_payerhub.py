@@ -11,6 +11,7 @@ import pytest
 from playwright.sync_api import Page
 from pydantic import SecretStr
 
+from bot.codelists import shipped_codelists
 from bot.documents import AppealFiles
 from bot.errors import (
     IntakeError,
@@ -22,6 +23,7 @@ from bot.errors import (
 )
 from bot.evidence import screenshot_mask
 from bot.login import LoginSecrets
+from bot.mapping import StatusMapper
 from bot.models import (
     AppealReason,
     AppealRequest,
@@ -36,6 +38,7 @@ from portals.payerhub import PayerHubPortal
 from sandbox import SandboxAccount
 from sandbox.data import Claim
 from sandbox.payerhub.wording import PLANS
+from tests.claim_truth import assert_reads_as_truth
 from tests.fixtures.sandbox import SandboxPortal, canary_claim, login_secrets
 
 PDF = b"%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
@@ -164,6 +167,22 @@ def test_a_claim_number_in_two_plans_reads_each_plans_own_status(
     (neither,) = {BLUE, CARDINAL, SUMMIT} - {one.plan, other.plan}
     with pytest.raises(NotFoundOnPortal, match=f"has no claim {one.claim_number} for {neither}"):
         signed_in.check_claim_status(claim_request(one, neither))
+
+
+def test_claim_of_every_wording_reads_back_as_its_truth(
+    signed_in: PayerHubPortal, payerhub_sandbox: SandboxPortal
+) -> None:
+    """The full composite, the amounts and each adjustment's group and amount, one claim a wording
+    (a claim the patient owes part of among them: deductible and coinsurance are PR)."""
+    state = payerhub_sandbox.state
+    owed = canary_claim(state, "Finalized - paid, see remittance", carc=("2", "45"))
+    sample = {c.wording: c for c in sorted(state.claims.values(), key=lambda c: c.key)}
+    sample["owed"] = owed
+    mapper = StatusMapper(shipped_codelists())
+    for claim in sample.values():
+        reading = signed_in.check_claim_status(claim_request(claim))
+        assert_reads_as_truth(mapper.claim(PayerHubPortal, reading), claim)
+    assert owed.patient_responsibility and owed.patient_responsibility == owed.adjustments[0].amount > 0
 
 
 def test_claims_are_searched_24_months_at_a_time_back_six_years(

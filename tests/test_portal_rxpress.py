@@ -53,6 +53,7 @@ from sandbox import SandboxAccount
 from sandbox.data import Claim
 from sandbox.rxpress.formats import drug_of
 from sandbox.rxpress.wording import CLAIM_KINDS, PA_KINDS
+from tests.claim_truth import assert_reads_as_truth
 from tests.fixtures.sandbox import SandboxPortal, canary_claim, inbox_secrets
 
 PDF = b"%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
@@ -171,7 +172,7 @@ def test_every_wording_the_sandbox_can_show_maps_to_its_truth() -> None:
         assert (rule.category, rule.status_code) == (kind.category, kind.status_code), kind.wording
     for pa_kind in PA_KINDS:
         pa_rule = pas.get(normalize_wording(pa_kind.wording))
-        assert isinstance(pa_rule, PaRule) and pa_rule.decision == pa_kind.decision, pa_kind.wording
+        assert isinstance(pa_rule, PaRule) and pa_rule.hcr01 == pa_kind.hcr01, pa_kind.wording
 
 
 # -- log-in -----------------------------------------------------------------------------------------------
@@ -283,11 +284,9 @@ def test_claim_of_every_wording_reads_back_as_its_truth(
     for expected in sample.values():
         claim = rxpress.state.claims[expected["claim_number"]]
         reading = signed_in.check_claim_status(claim_request(claim))
-        status = mapper.claim(RxPressPortal, reading)
-        assert (status.category, status.status_code) == (expected["category"], expected["status_code"])
+        assert_reads_as_truth(mapper.claim(RxPressPortal, reading), claim)
         assert [c.code for c in reading.codes] == expected["ncpdp"]
         assert all(c.system == CodeSystem.NCPDP_REJECT for c in reading.codes)
-        assert reading.paid_amount == expected["paid"]
         patient = claim.patient
         # who, and the prescription (Rx number, fill date, drug): each scrubbed from every artifact
         born, filled = f"{patient.date_of_birth:%m/%d/%Y}", f"{claim.service_date:%m/%d/%Y}"
@@ -355,7 +354,7 @@ def test_unknown_claim_wrong_fill_date_and_unknown_pa_raise_not_found(
 def test_pa_of_every_decision_reads_back_as_its_truth(
     signed_in: RxPressPortal, rxpress: SandboxPortal
 ) -> None:
-    sample = {p["decision"]: p for p in rxpress.state.truth()["pas"]}
+    sample = {p["wording"]: p for p in rxpress.state.truth()["pas"]}
     assert len(sample) == len(PA_KINDS)
     mapper = StatusMapper(shipped_codelists())
     for expected in sample.values():
@@ -395,7 +394,7 @@ def test_a_slow_portal_is_waited_for_without_timers(signed_in: RxPressPortal, rx
 def test_redetermination_is_confirmed_once_with_the_ledger_number(
     signed_in: RxPressPortal, rxpress: SandboxPortal, files: AppealFiles, tmp_path: Path
 ) -> None:
-    claim = canary_claim(rxpress.state, "REJECTED")
+    claim = canary_claim(rxpress.state, "REJECTED", ncpdp=("70",))
     reference, gate = _reference("ok"), Gate()
     result = signed_in.submit_appeal(appeal_of(claim, AppealReason.CODING_ERROR), files, reference, gate)
     assert gate.calls == 1
@@ -421,7 +420,7 @@ def test_redetermination_is_confirmed_once_with_the_ledger_number(
 def test_gate_that_raises_prevents_the_submit_click(
     signed_in: RxPressPortal, rxpress: SandboxPortal, files: AppealFiles
 ) -> None:
-    claim = canary_claim(rxpress.state, "REJECTED")
+    claim = canary_claim(rxpress.state, "REJECTED", ncpdp=("70",))
     reference, gate = _reference("stale"), Gate(StaleLease())
     before = len(rxpress.state.ledger)
     with pytest.raises(StaleLease):
@@ -446,7 +445,7 @@ def test_refusals_before_the_submit_never_reach_the_gate(
         signed_in.submit_appeal(appeal_for("0000002", paid.service_date), files, _reference("unknown"), gate)
     not_pdf = tmp_path / "letter.pdf"
     not_pdf.write_bytes(b"PK\x03\x04 a zip, not a PDF")
-    rejected = canary_claim(rxpress.state, "REJECTED")
+    rejected = canary_claim(rxpress.state, "REJECTED", ncpdp=("70",))
     with pytest.raises(PortalValidationError, match="must be a PDF"):
         signed_in.submit_appeal(appeal_of(rejected), AppealFiles(not_pdf), _reference("zip"), gate)
     assert gate.calls == 0
@@ -455,7 +454,7 @@ def test_refusals_before_the_submit_never_reach_the_gate(
 def test_history_finds_a_request_only_after_its_lag(
     signed_in: RxPressPortal, rxpress: SandboxPortal, files: AppealFiles
 ) -> None:
-    claim = canary_claim(rxpress.state, "REJECTED")
+    claim = canary_claim(rxpress.state, "REJECTED", ncpdp=("70",))
     reference = _reference("lag")
     rxpress.state.update_knobs(history_lag_requests=10_000)
     result = signed_in.submit_appeal(appeal_of(claim), files, reference, Gate())
@@ -478,7 +477,7 @@ def test_failure_after_the_click_is_transient_and_the_history_shows_it_later(
     failure: str,
     raised: type[Transient],
 ) -> None:
-    claim = canary_claim(rxpress.state, "REJECTED")
+    claim = canary_claim(rxpress.state, "REJECTED", ncpdp=("70",))
     reference = _reference(failure)
     if failure == "slow":
         rxpress.state.update_knobs(slow_confirmation_ms=5_000)
@@ -502,11 +501,11 @@ def test_cosmetic_redesign_changes_nothing_for_the_bot(
 ) -> None:
     rxpress.state.update_knobs(redesign="cosmetic", history_lag_requests=0)
     portal.login(inbox_secrets(rxpress, rxpress_account))
-    claim = canary_claim(rxpress.state, "REJECTED", ncpdp=("79", "88"))
+    claim = canary_claim(rxpress.state, "REJECTED", ncpdp=("76", "88"))  # 76: an appeal can help
     reading = portal.check_claim_status(claim_request(claim))
     assert reading.status_text == "REJECTED"
     assert [(c.code, c.description) for c in reading.codes] == [
-        ("79", "Refill Too Soon"),
+        ("76", "Plan Limitations Exceeded"),
         ("88", "DUR Reject Error"),
     ]
     pa = rxpress.state.add_pa("approved")
@@ -524,7 +523,7 @@ def test_renamed_redesign_raises_portal_changed_naming_the_locator(
 ) -> None:
     rxpress.state.update_knobs(redesign="renamed")
     page.set_default_timeout(2_500)
-    claim = canary_claim(rxpress.state, "REJECTED")
+    claim = canary_claim(rxpress.state, "REJECTED", ncpdp=("70",))
     with pytest.raises(PortalChanged) as changed:
         signed_in.check_claim_status(claim_request(claim))
     assert changed.value.locator and "Rx number" in changed.value.locator

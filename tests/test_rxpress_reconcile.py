@@ -32,6 +32,7 @@ from portals import get_portal
 from sandbox import LedgerEntry, SandboxAccount, code_inboxes
 from tests.e2e_support import ledger_of
 from tests.fixtures.sandbox import SandboxPortal, canary_claim
+from tests.queue_support import appeal_fields
 from vault import Keyring
 
 LAGGING = 100_000  # requests: a history that does not show the appeal within the test
@@ -77,7 +78,7 @@ def _appeal(services: Services, portal: SandboxPortal, login: SandboxAccount) ->
         second_factor="out_of_band",
         portal_url=portal.url,
     )
-    claim = canary_claim(portal.state, "REJECTED")
+    claim = canary_claim(portal.state, "REJECTED", ncpdp=("70",))
     assert services.settings.documents_dir is not None
     letter = write_letter(
         services.settings.documents_dir, "letter.pdf", f"Redetermination of Rx {claim.claim_number}"
@@ -95,7 +96,7 @@ def _appeal(services: Services, portal: SandboxPortal, login: SandboxAccount) ->
                     "explanation": "Two formulary alternatives failed.",
                     "letter": {"path": letter.name, "sha256": sha256_file(letter)},
                     "approved_by": "Dana Reviewer, PharmD",
-                    "approved_at": datetime(2026, 1, 5, 9, tzinfo=UTC).isoformat(),
+                    **appeal_fields(),
                 },
             )
         ]

@@ -14,7 +14,7 @@ import pytest
 
 from bot.codelists import shipped_codelists
 from bot.models import CodeSystem
-from bot.status import HCR01, ClaimRule, PaDecision
+from bot.status import HCR01, ClaimRule, Hcr01
 from sandbox import SandboxAccount
 from sandbox.bluepeak.api import PAGE_SIZE, TERMS_EVERY, recent_claims, record_id
 from sandbox.bluepeak.wording import CLAIM_KINDS, PA_KINDS, SECURITY_QUESTIONS
@@ -236,10 +236,24 @@ def test_claim_detail_by_its_opaque_id_shows_patient_status_and_described_codes(
         "date_of_birth": claim.patient.date_of_birth.strftime("%b %d, %Y"),
     }
     lists = shipped_codelists()
+    (adjusted,) = claim.adjustments  # all that was billed and not paid, with its group
     assert detail["codes"] == [
-        {"type": "CARC", "code": "50", "description": lists.describe(CodeSystem.CARC, "50")},
-        {"type": "RARC", "code": "N130", "description": lists.describe(CodeSystem.RARC, "N130")},
+        {
+            "type": "CARC",
+            "group": adjusted.group,
+            "code": "50",
+            "description": lists.describe(CodeSystem.CARC, "50"),
+            "amount": f"${claim.billed:,.2f}",
+        },
+        {
+            "type": "RARC",
+            "group": "",
+            "code": "N130",
+            "description": lists.describe(CodeSystem.RARC, "N130"),
+            "amount": "",
+        },
     ]
+    assert detail["patient_responsibility"] == "$0.00"
     assert get(client, f"/api/claims/{claim.claim_number}").status_code == 404  # numbers are not ids
 
 
@@ -437,11 +451,11 @@ def test_truth_gives_every_claim_and_pa_in_x12_terms_with_bluepeak_numbers(bluep
     for claim in truth["claims"]:
         assert re.fullmatch(r"BP-\d{9}", claim["claim_number"])
         assert (claim["wording"], claim["category"], claim["status_code"]) in kinds
-        ClaimRule(category=claim["category"], status_code=claim["status_code"])
+        ClaimRule(category=claim["category"])  # a valid X12 category
     assert {c["wording"] for c in truth["claims"]} >= {k.wording for k in CLAIM_KINDS}
     for pa in truth["pas"]:
         assert re.fullmatch(r"BPA-\d{6}", pa["pa_number"])
-        assert pa["hcr01"] == HCR01[PaDecision(pa["decision"])][0]
+        assert pa["decision"] == HCR01[Hcr01(pa["hcr01"])][1]
     assert {p["wording"] for p in truth["pas"]} >= {k.wording for k in PA_KINDS}
 
 

@@ -12,7 +12,7 @@ import pytest
 
 from bot.codelists import shipped_codelists
 from bot.models import CodeSystem
-from bot.status import HCR01, ClaimRule, PaDecision
+from bot.status import CERTIFIED, HCR01, ClaimRule, Hcr01
 from sandbox import SandboxAccount
 from sandbox.meridian.wording import CLAIM_KINDS, PA_KINDS
 from tests.fixtures.sandbox import SandboxPortal, canary_claim
@@ -135,7 +135,10 @@ def test_claim_page_shows_patient_status_and_codes(
     ):
         assert shown in page
     assert "Status Denied" in page
-    assert "Adjustment reason 50 These are non-covered services because this is not deemed a" in page
+    (adjusted,) = claim.adjustments  # with its group and amount: all that was billed, not paid
+    assert adjusted.amount == claim.billed and adjusted.group in {"CO", "OA", "PI"}
+    words = "These are non-covered services because this is not deemed a"
+    assert f"Adjustment reason {adjusted.group} 50 {words}" in page and f"${claim.billed:,.2f}" in page
     assert "Remark N130" in page
 
 
@@ -377,15 +380,14 @@ def test_truth_gives_every_claim_and_pa_in_x12_terms(meridian: SandboxPortal) ->
     for claim in claims:
         assert re.fullmatch(r"MH\d{10}", claim["claim_number"])
         assert (claim["wording"], claim["category"], claim["status_code"]) in kinds
-        ClaimRule(category=claim["category"], status_code=claim["status_code"])  # a valid X12 category
+        ClaimRule(category=claim["category"])  # a valid X12 category
     assert {c["wording"] for c in claims} >= {k.wording for k in CLAIM_KINDS}
     for pa in pas:
         assert re.fullmatch(r"MPA\d{7}", pa["pa_number"])
-        decision = PaDecision(pa["decision"])
-        assert pa["hcr01"] == HCR01[decision][0]
-        assert (pa["valid_from"] is not None) == (
-            decision in {PaDecision.APPROVED, PaDecision.PARTIALLY_APPROVED}
-        )
+        code = Hcr01(pa["hcr01"])
+        assert pa["decision"] == HCR01[code][1]
+        assert (pa["valid_from"] is not None) == (code in CERTIFIED)
+        assert (pa["certification_number"] is not None) == (code in CERTIFIED)
     assert {p["wording"] for p in pas} >= {k.wording for k in PA_KINDS}
 
 

@@ -14,7 +14,7 @@ import pytest
 
 from bot.codelists import shipped_codelists
 from bot.models import CodeSystem
-from bot.status import HCR01, ClaimRule, PaDecision
+from bot.status import HCR01, ClaimRule, Hcr01
 from sandbox import SandboxAccount
 from sandbox.data import Claim
 from sandbox.rxpress.redetermination import HISTORY_LAG
@@ -240,16 +240,22 @@ def test_pa_status_shows_dates_and_reasons(
 def test_truth_gives_every_claim_and_pa_in_x12_terms(rxpress_sandbox: SandboxPortal) -> None:
     truth = httpx.get(f"{rxpress_sandbox.url}/__sandbox/truth").json()
     assert truth["payer"] == "rxpress"
-    kinds = {(k.wording, k.category, k.status_code) for k in CLAIM_KINDS}
+    kinds = {(k.wording, k.category, k.status_code, k.code_list) for k in CLAIM_KINDS}
     for claim in truth["claims"]:
         assert re.fullmatch(r"\d{7}", claim["claim_number"])
-        assert (claim["wording"], claim["category"], claim["status_code"]) in kinds
-        ClaimRule(category=claim["category"], status_code=claim["status_code"])
+        # a reject's 277 composite names its primary NCPDP reject (code list RX)
+        code = (
+            None
+            if claim["code_list"] == "RX" and claim["status_code"] == claim["ncpdp"][0]
+            else claim["status_code"]
+        )
+        assert (claim["wording"], claim["category"], code, claim["code_list"]) in kinds
+        ClaimRule(category=claim["category"])  # a valid X12 category
         assert bool(claim["ncpdp"]) == claim["wording"].startswith("REJECTED")
     assert {c["wording"] for c in truth["claims"]} >= {k.wording for k in CLAIM_KINDS}
     for pa in truth["pas"]:
         assert re.fullmatch(r"RXPA\d{6}", pa["pa_number"])
-        assert pa["hcr01"] == HCR01[PaDecision(pa["decision"])][0]
+        assert pa["decision"] == HCR01[Hcr01(pa["hcr01"])][1]
     assert {p["wording"] for p in truth["pas"]} >= {k.wording for k in PA_KINDS}
 
 
@@ -274,7 +280,7 @@ def test_seeded_reject_codes_come_from_the_shipped_ncpdp_list(rxpress_sandbox: S
 def test_redetermination_is_recorded_once_and_confirmed_with_its_number(
     client: httpx.Client, rxpress_sandbox: SandboxPortal, rxpress_account: SandboxAccount
 ) -> None:
-    claim = canary_claim(rxpress_sandbox.state, "REJECTED")
+    claim = canary_claim(rxpress_sandbox.state, "REJECTED", ncpdp=("70",))
     sign_in(client, rxpress_sandbox, rxpress_account)
     review = text_of(client.get(request_redetermination(client, claim, "RX-REF-1").headers["location"]))
     assert f"Rx number {claim.claim_number}" in review and "Your reference RX-REF-1" in review
@@ -296,11 +302,13 @@ def test_redetermination_is_recorded_once_and_confirmed_with_its_number(
 
 
 @pytest.mark.parametrize(
-    ("wording", "message"),
+    ("wording", "rejects", "message"),
     [
-        ("PAID", "A redetermination can be requested only for a rejected claim."),
-        ("REJECTED - INVALID CLAIM DATA", "Correct the claim and resubmit it"),
-        ("IN PROCESS", "A redetermination can be requested only for a rejected claim."),
+        ("PAID", (), "A redetermination can be requested only for a rejected claim."),
+        ("REJECTED - INVALID CLAIM DATA", (), "Correct the claim and resubmit it"),
+        ("IN PROCESS", (), "A redetermination can be requested only for a rejected claim."),
+        ("REJECTED", ("79",), "Reject 79 is not eligible for redetermination."),  # wait, not appeal
+        ("REJECTED", ("41", "70"), "Reject 41 is not eligible for redetermination."),  # the primary payer
     ],
 )
 def test_only_rejected_claims_can_be_sent_for_redetermination(
@@ -308,9 +316,10 @@ def test_only_rejected_claims_can_be_sent_for_redetermination(
     rxpress_sandbox: SandboxPortal,
     rxpress_account: SandboxAccount,
     wording: str,
+    rejects: tuple[str, ...],
     message: str,
 ) -> None:
-    claim = canary_claim(rxpress_sandbox.state, wording)
+    claim = canary_claim(rxpress_sandbox.state, wording, **({"ncpdp": rejects} if rejects else {}))
     sign_in(client, rxpress_sandbox, rxpress_account)
     page = request_redetermination(client, claim, "RX-REF-NO")
     assert message in text_of(page) and "location" not in page.headers
@@ -319,7 +328,7 @@ def test_only_rejected_claims_can_be_sent_for_redetermination(
 def test_a_letter_that_is_not_a_pdf_is_refused_before_review(
     client: httpx.Client, rxpress_sandbox: SandboxPortal, rxpress_account: SandboxAccount
 ) -> None:
-    claim = canary_claim(rxpress_sandbox.state, "REJECTED")
+    claim = canary_claim(rxpress_sandbox.state, "REJECTED", ncpdp=("70",))
     sign_in(client, rxpress_sandbox, rxpress_account)
     page = request_redetermination(client, claim, "RX-REF-ZIP", letter=b"PK\x03\x04")
     assert "The redetermination letter must be a PDF file." in text_of(page)
@@ -329,7 +338,7 @@ def test_a_letter_that_is_not_a_pdf_is_refused_before_review(
 def test_history_shows_a_request_only_after_the_lag(
     client: httpx.Client, rxpress_sandbox: SandboxPortal, rxpress_account: SandboxAccount
 ) -> None:
-    claim = canary_claim(rxpress_sandbox.state, "REJECTED")
+    claim = canary_claim(rxpress_sandbox.state, "REJECTED", ncpdp=("70",))
     sign_in(client, rxpress_sandbox, rxpress_account)
     submit(client, claim, "RX-REF-LAG")
     touch(client, HISTORY_LAG - 1)
@@ -342,7 +351,7 @@ def test_history_shows_a_request_only_after_the_lag(
 def test_history_lag_knob_sets_the_lag_and_zero_shows_at_once(
     client: httpx.Client, rxpress_sandbox: SandboxPortal, rxpress_account: SandboxAccount
 ) -> None:
-    claim = canary_claim(rxpress_sandbox.state, "REJECTED")
+    claim = canary_claim(rxpress_sandbox.state, "REJECTED", ncpdp=("70",))
     sign_in(client, rxpress_sandbox, rxpress_account)
     rxpress_sandbox.state.update_knobs(history_lag_requests=50)
     submit(client, claim, "RX-REF-KNOB")
@@ -415,7 +424,7 @@ def test_record_then_fail_records_the_request_and_breaks_the_answer(
     rxpress_account: SandboxAccount,
     failure: str,
 ) -> None:
-    claim = canary_claim(rxpress_sandbox.state, "REJECTED")
+    claim = canary_claim(rxpress_sandbox.state, "REJECTED", ncpdp=("70",))
     sign_in(client, rxpress_sandbox, rxpress_account)
     rxpress_sandbox.state.update_knobs(record_then_fail=failure)
     reference = f"RX-REF-{failure}"
@@ -430,7 +439,7 @@ def test_record_then_fail_records_the_request_and_breaks_the_answer(
 def test_slow_confirmation_records_before_it_answers(
     client: httpx.Client, rxpress_sandbox: SandboxPortal, rxpress_account: SandboxAccount
 ) -> None:
-    claim = canary_claim(rxpress_sandbox.state, "REJECTED")
+    claim = canary_claim(rxpress_sandbox.state, "REJECTED", ncpdp=("70",))
     sign_in(client, rxpress_sandbox, rxpress_account)
     request_redetermination(client, claim, "RX-REF-SLOW")
     rxpress_sandbox.state.update_knobs(slow_confirmation_ms=2000)
@@ -462,7 +471,7 @@ def test_cosmetic_redesign_keeps_every_word(
 def test_renamed_redesign_changes_labels_and_moves_the_upload_to_review(
     client: httpx.Client, rxpress_sandbox: SandboxPortal, rxpress_account: SandboxAccount
 ) -> None:
-    claim = canary_claim(rxpress_sandbox.state, "REJECTED")
+    claim = canary_claim(rxpress_sandbox.state, "REJECTED", ncpdp=("70",))
     sign_in(client, rxpress_sandbox, rxpress_account)
     rxpress_sandbox.state.update_knobs(redesign="renamed")
     form = text_of(client.get("/app/redetermination"))

@@ -21,6 +21,7 @@ from bot.models import NewItem, WorkKind
 from bot.services import Services, build_services
 from bot.settings import Settings
 from sandbox.server import SandboxServer
+from tests.queue_support import finish
 from vault import Keyring
 
 
@@ -34,19 +35,10 @@ def _services(engine: Engine, clock: ManualClock, **overrides: object) -> Servic
 
 
 def _finish(services: Services, claim: str, status: str) -> None:
-    services.queue.enqueue(
-        [
-            NewItem(
-                kind=WorkKind.CLAIM_STATUS, payer="meridian", account="acct", payload={"claim_number": claim}
-            )
-        ]
+    item = NewItem(
+        kind=WorkKind.CLAIM_STATUS, payer="meridian", account="acct", payload={"claim_number": claim}
     )
-    batch = services.queue.lease_batch("test-worker")
-    assert batch is not None
-    for item in batch.items:
-        services.queue.mark_running(item)
-        services.queue.complete(item, canonical_status=status, result={"category": status})
-    services.queue.release(batch)
+    finish(services.queue, item, status, {"category": status})
 
 
 def test_a_sweep_rechecks_open_claims_once_per_interval(engine: Engine) -> None:
@@ -61,6 +53,23 @@ def test_a_sweep_rechecks_open_claims_once_per_interval(engine: Engine) -> None:
     assert ticks.sweep() == 0  # the same slot again: the key is taken
     queued = services.queue.list(state="queued")
     assert [services.queue.get(i.id).payload["claim_number"] for i in queued] == ["MH2026000001"]
+
+
+STILL_OPEN = ("A0", "A1", "A2", "A4", "P1", "P2", "P3", "P5", "R4", "E1", "E2")  # checked again
+FINAL = ("F1", "F2", "F3", "F3F", "F3N", "F4", "A3", "A6", "A7", "A8")  # never change again
+
+
+def test_sweeps_stop_on_final_and_returned_claims_and_go_on_for_the_rest(engine: Engine) -> None:
+    clock = ManualClock()
+    services = _services(engine, clock)
+    numbers = {}
+    for n, status in enumerate((*STILL_OPEN, *FINAL), 1):
+        numbers[f"MH20260001{n:02d}"] = status
+        _finish(services, f"MH20260001{n:02d}", status)
+    clock.advance(timedelta(minutes=61).total_seconds())
+    assert scheduler.Ticks(services).sweep() == len(STILL_OPEN)
+    queued = [services.queue.get(i.id).payload["claim_number"] for i in services.queue.list(state="queued")]
+    assert sorted(numbers[number] for number in queued) == sorted(STILL_OPEN)
 
 
 def test_jobs_never_pile_up(engine: Engine) -> None:

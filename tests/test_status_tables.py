@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.status import ClaimRule, PaDecision, PaRule, claim_rules, pa_rules
+from bot.status import ClaimRule, Hcr01, PaRule, claim_rules, pa_rules
 
 
 def test_a_claim_table_reads_into_rules_with_empty_cells_as_no_code() -> None:
@@ -21,10 +21,8 @@ def test_a_claim_table_reads_into_rules_with_empty_cells_as_no_code() -> None:
     }
 
 
-def test_a_pa_table_reads_into_decisions() -> None:
-    assert pa_rules("wording | decision\nApproved | approved\n") == {
-        "Approved": PaRule(decision=PaDecision.APPROVED)
-    }
+def test_a_pa_table_reads_into_hcr01_codes() -> None:
+    assert pa_rules("wording | hcr01\nApproved | A1\n") == {"Approved": PaRule(hcr01=Hcr01.A1)}
 
 
 @pytest.mark.parametrize(
@@ -47,6 +45,6 @@ def test_a_malformed_table_names_the_line_and_column(table: str, error: str) -> 
         claim_rules(table)
 
 
-def test_a_pa_table_refuses_an_unknown_decision() -> None:
-    with pytest.raises(ValueError, match="authorization status table, line 2, column decision"):
-        pa_rules("wording | decision\nApproved | yes")
+def test_a_pa_table_refuses_an_unknown_hcr01_code() -> None:
+    with pytest.raises(ValueError, match="authorization status table, line 2, column hcr01"):
+        pa_rules("wording | hcr01\nApproved | approved")

@@ -35,6 +35,7 @@ from bot.steps import Step, StepKind, StepRecorder
 from bot.worker import Worker
 from portals import get_portal
 from tests.fixtures.sandbox import SandboxPortal, canary_account
+from tests.queue_support import appeal_fields
 from vault import Keyring
 
 ORIGIN = "http://portal.test"
@@ -427,7 +428,7 @@ def test_a_submit_click_is_never_retried_and_the_appeal_reconciles_as_before(
         "explanation": "Medically necessary; see the letter.",
         "letter": {"path": letter.name, "sha256": sha256_file(letter)},
         "approved_by": APPROVER,
-        "approved_at": "2026-11-28T16:02:00+00:00",
+        **appeal_fields(),
     }
     item = NewItem(kind=WorkKind.APPEAL_SUBMISSION, payer="bluepeak", account=d.account, payload=payload)
     state.update_knobs(**knobs)  # the answer to the submit fails (after the portal recorded it, or before)

@@ -6,6 +6,7 @@ import typer
 
 from bot.cli import (
     audit_commands,
+    codes_commands,
     queue_commands,
     run_commands,
     sandbox_commands,
@@ -28,6 +29,7 @@ COMMAND_MODULES = (
     sandbox_commands,
     audit_commands,
     scenario_commands,
+    codes_commands,
 )
 for module in COMMAND_MODULES:
     module.register(app)

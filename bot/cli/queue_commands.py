@@ -9,9 +9,10 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import json
+import re
 import sys
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, TextIO
 
@@ -33,11 +34,22 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for tools i
 def _queue(*, audited: bool = False) -> Queue:
     """The queue; ``audited`` for an operator's change, which is chained with its record."""
     if not audited:
-        return Queue(common.engine(), common.settings(), check=portals.check_request)
+        return Queue(
+            common.engine(),
+            common.settings(),
+            check=portals.check_request,
+            deadlines=portals.filing_deadline_days,
+        )
     from bot.services import audit_trail
 
     trail = audit_trail(common.engine(), common.settings())
-    return Queue(common.engine(), common.settings(), audit=trail, check=portals.check_request)
+    return Queue(
+        common.engine(),
+        common.settings(),
+        audit=trail,
+        check=portals.check_request,
+        deadlines=portals.filing_deadline_days,
+    )
 
 
 Reason = Annotated[
@@ -165,6 +177,11 @@ def status(as_json: JsonOption = False) -> None:
     for state, n in counts["by_state"].items():
         table.add_row(state, str(n))
     common.console.print(table)
+    common.console.print(
+        f"appeals due within 7 days (filing deadline, those with a person included): "
+        f"{counts['appeals_due_7d']}",
+        highlight=False,
+    )
     if counts["by_payer"]:
         common.console.print(_split_table("by payer", counts["by_payer"]))
         common.console.print(_split_table("by kind", counts["by_kind"]))
@@ -181,20 +198,30 @@ def queue_list(
     state: Annotated[str | None, typer.Option(help="Only items in this state.")] = None,
     payer: Annotated[str | None, typer.Option(help="Only items of this payer.")] = None,
     kind: Annotated[str | None, typer.Option(help="Only items of this kind.")] = None,
+    due_within: Annotated[
+        str | None,
+        typer.Option(
+            "--due-within",
+            help="Only open appeals (with a person too) whose filing deadline falls within this "
+            "span from today, or has passed, nearest first: 7d, 2w.",
+        ),
+    ] = None,
     limit: Annotated[int, typer.Option(min=1, help="At most this many items.")] = 100,
     as_json: JsonOption = False,
 ) -> None:
-    """List work items, oldest first."""
+    """List work items, oldest first (with --due-within: by filing deadline)."""
     _check_state(state)
-    rows = _queue().list(state=state, payer=payer, kind=kind, limit=limit)
+    span = _days(due_within) if due_within is not None else None
+    rows = _queue().list(state=state, payer=payer, kind=kind, due_within=span, limit=limit)
     if as_json:
         _print_json([dataclasses.asdict(r) for r in rows])
         return
     table = Table()
-    for column in ("id", "kind", "payer", "account", "state", "attempts", "updated", "last error"):
+    columns = ("id", "kind", "payer", "account", "state", "attempts", "updated", "last error")
+    for column in (*columns, "deadline") if span is not None else columns:
         table.add_column(column)
     for r in rows:
-        table.add_row(
+        cells = [
             str(r.id),
             r.kind,
             r.payer,
@@ -203,8 +230,17 @@ def queue_list(
             str(r.attempts),
             _when(r.updated_at),
             r.last_error or "",
-        )
+        ]
+        table.add_row(*cells, *([r.deadline.isoformat() if r.deadline else "-"] if span is not None else []))
     common.console.print(table)
+
+
+def _days(span: str) -> timedelta:
+    """``7d`` or ``2w`` as a span of days (filing deadlines are days)."""
+    match = re.fullmatch(r"\s*(\d{1,4})\s*([dw])\s*", span.lower())
+    if match is None:
+        raise common.fail(f"--due-within: '{span}' is not a span of days or weeks (e.g. 7d, 2w)")
+    return timedelta(days=int(match[1]) * (7 if match[2] == "w" else 1))
 
 
 @common.command

@@ -70,6 +70,14 @@ class Leases:
     def __init__(self, db: Database, max_attempts: Callable[[str], int]) -> None:
         self.db = db
         self.max_attempts = max_attempts
+        # ``not_before`` as a filter only: SQLite would rather range over it in ix_work_items_due
+        # and sort every row of the level than read the few appeals of ix_work_items_deadline in
+        # order; a unary + is SQLite's documented way to keep a term from choosing the index
+        self._not_before_unindexed: sa.ColumnElement[datetime] = (
+            sa.literal_column("+work_items.not_before", type_=items.c.not_before.type)
+            if db.sqlite
+            else items.c.not_before
+        )
 
     # -- lease --------------------------------------------------------------------------------
 
@@ -193,7 +201,8 @@ class Leases:
         return self.db.write(work)
 
     def _pick_account(self, conn: Connection, now: datetime, *, exclude: list[int]) -> TableRow | None:
-        """The free, enabled account whose best due item has the highest priority; ties take turns.
+        """The free, enabled account whose best due item has the highest priority, then the nearest
+        filing deadline at that priority; ties take turns.
 
         An account whose lease expired counts too: its items come back as part of this lease.
 
@@ -204,6 +213,16 @@ class Leases:
             sa.select(items.c.priority)
             .where(_due(QUEUED, now))
             .order_by(items.c.priority.desc())
+            .limit(1)
+            .correlate(accounts)
+            .scalar_subquery()
+        )
+        # among accounts whose best level ties, the one with the nearest filing deadline at that
+        # level goes first (one probe of ``ix_work_items_deadline``)
+        top_deadline = (
+            sa.select(items.c.deadline)
+            .where(_due(QUEUED, now), items.c.priority == top_priority, items.c.deadline.is_not(None))
+            .order_by(items.c.deadline)
             .limit(1)
             .correlate(accounts)
             .scalar_subquery()
@@ -222,6 +241,7 @@ class Leases:
             )
             .order_by(
                 top_priority.desc().nulls_last(),
+                top_deadline.asc().nulls_last(),
                 accounts.c.lease_taken_at.asc().nulls_first(),
                 accounts.c.id,
             )
@@ -280,10 +300,18 @@ class Leases:
         expires_at: datetime,
         validate: Validator,
     ) -> list[LeasedRow]:
-        """Up to ``limit`` due items, by priority level (highest first) then age.
+        """Up to ``limit`` due items, by priority level (highest first); within a level, appeals
+        with a filing deadline earliest deadline first, then the rest by age.
 
-        Each level is an index range read in order, so a lease reads about ``limit`` rows. A row
-        that fails validation (upstream wrote it) is rejected on the spot and the next is read.
+        How deadline and priority combine: priority is the upstream's or operator's word and
+        always wins; the deadline orders items within one priority level. Appeals are queued at 0
+        and sweeps at -1 (``bot.queue.sweeps``), so at the default priorities every appeal goes
+        before every sweep, and an appeal due tomorrow before one due next month. An appeal given
+        a lower priority than a sweep's waits behind it, as asked.
+
+        Each level is two index ranges read in order (``ix_work_items_deadline`` for the rows with
+        a deadline, ``ix_work_items_due`` for the others), so a lease reads about ``limit`` rows. A
+        row that fails validation (upstream wrote it) is rejected on the spot and the next is read.
         """
         same_account = sa.and_(
             items.c.state == QUEUED,
@@ -301,19 +329,35 @@ class Leases:
             if level is None:
                 break
             wanted = limit - len(good)
-            rows = conn.execute(
-                sa.select(
-                    items.c.id,
-                    items.c.kind,
-                    items.c.attempts,
-                    items.c.idempotency_key,
-                    sa.cast(items.c.payload, sa.Text).label("payload_text"),
-                )
-                .where(same_account, items.c.priority == level)
-                .order_by(items.c.not_before, items.c.id)
-                .limit(wanted)
-                .with_for_update(skip_locked=True)
-            ).all()
+            columns = sa.select(
+                items.c.id,
+                items.c.kind,
+                items.c.attempts,
+                items.c.idempotency_key,
+                sa.cast(items.c.payload, sa.Text).label("payload_text"),
+            )
+            rows = list(
+                conn.execute(
+                    columns.where(
+                        items.c.state == QUEUED,
+                        items.c.payer == payer,
+                        items.c.account == account,
+                        items.c.priority == level,
+                        items.c.deadline.is_not(None),
+                        self._not_before_unindexed <= now,
+                    )
+                    .order_by(items.c.deadline, items.c.id)
+                    .limit(wanted)
+                    .with_for_update(skip_locked=True)
+                ).all()
+            )
+            if len(rows) < wanted:
+                rows += conn.execute(
+                    columns.where(same_account, items.c.priority == level, items.c.deadline.is_(None))
+                    .order_by(items.c.not_before, items.c.id)
+                    .limit(wanted - len(rows))
+                    .with_for_update(skip_locked=True)
+                ).all()
             if len(rows) < wanted:
                 below = level
             for row in rows:

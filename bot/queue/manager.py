@@ -18,7 +18,8 @@ from sqlalchemy.engine import Connection
 
 from bot.db import TableRow
 from bot.errors import AmbiguousSubmission, InvalidTransition, NotFound, StaleLease
-from bot.models import ItemState, SubmissionState
+from bot.models import ItemState, SubmissionState, WorkKind
+from bot.queue.intake import StoredAppeal
 from bot.queue.sql import (
     ACTIVE,
     LEASE_CLEARED,
@@ -333,6 +334,60 @@ class Manager:
             r.idempotency_key: ExistingKey(r.id, r.payload_digest, r.kind, r.payer, r.account, r.payload)
             for r in rows
         }
+
+    def appeals_of(
+        self, conn: Connection, claims: set[tuple[str, str]]
+    ) -> list[tuple[tuple[str, str], StoredAppeal]]:
+        """The appeal items of these (payer, claim number) pairs, whatever their state, by pair.
+
+        On PostgreSQL each pair's transaction-scoped advisory lock is taken first (in one order,
+        so two intakes cannot deadlock): a second intake of the same claim waits until this one has
+        committed its insert, then sees it. SQLite's write transaction is already the only one.
+        """
+        if not claims:
+            return []
+        if not self.db.sqlite:
+            for payer, number in sorted(claims):
+                conn.execute(
+                    sa.select(
+                        sa.func.pg_advisory_xact_lock(sa.func.hashtextextended(f"appeal:{payer}:{number}", 0))
+                    )
+                )
+        number = items.c.payload["claim_number"].as_string()
+        rows = conn.execute(
+            sa.select(
+                items.c.id,
+                items.c.payer,
+                number.label("claim_number"),
+                items.c.idempotency_key,
+                items.c.state,
+                sa.cast(items.c.payload, sa.Text).label("payload_text"),
+            ).where(
+                items.c.kind == WorkKind.APPEAL_SUBMISSION.value,
+                sa.tuple_(items.c.payer, number).in_(sorted(claims)),
+            )
+        ).all()
+        return [
+            ((r.payer, r.claim_number), StoredAppeal(r.id, r.idempotency_key, r.state, r.payload_text))
+            for r in rows
+        ]
+
+    def checked_claims(self, conn: Connection, claims: set[tuple[str, str]]) -> list[tuple[str, Any, Any]]:
+        """The done status checks of these (payer, claim number) pairs, oldest first: each row's
+        payer, payload and result (what an appeal's intake reads of the claim's latest status)."""
+        if not claims:
+            return []
+        number = items.c.payload["claim_number"].as_string()
+        rows = conn.execute(
+            sa.select(items.c.payer, items.c.payload, items.c.result)
+            .where(
+                items.c.kind == WorkKind.CLAIM_STATUS.value,
+                items.c.state == ItemState.DONE.value,
+                sa.tuple_(items.c.payer, number).in_(sorted(claims)),
+            )
+            .order_by(items.c.finished_at, items.c.id)
+        ).all()
+        return [(r.payer, r.payload, r.result) for r in rows]
 
     def insert_items(self, conn: Connection, rows: list[dict[str, Any]], now: datetime) -> dict[str, int]:
         """Insert new rows; a key another writer inserted meanwhile is skipped, not an error."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -34,6 +34,19 @@ def _submission(row: TableRow) -> SubmissionRecord:
         if has_evidence
         else None,
     )
+
+
+DEADLINE_OPEN = tuple(
+    s.value
+    for s in (
+        ItemState.QUEUED,
+        ItemState.LEASED,
+        ItemState.RUNNING,
+        ItemState.RETRY_WAIT,
+        ItemState.NEEDS_HUMAN,
+    )
+)
+"""The states of an appeal whose filing deadline still matters: not yet filed, or with a person."""
 
 
 class Reads:
@@ -108,8 +121,11 @@ class Reads:
         state: str | None = None,
         payer: str | None = None,
         kind: str | None = None,
+        due_by: date | None = None,
         limit: int = 100,
     ) -> list[ItemSummary]:
+        """Items oldest first; with ``due_by``, the appeals still open (``DEADLINE_OPEN``: waiting,
+        at work or with a person) whose filing deadline falls on or before it, nearest first."""
         query = sa.select(
             items.c.id,
             items.c.kind,
@@ -121,15 +137,31 @@ class Reads:
             items.c.not_before,
             items.c.updated_at,
             items.c.last_error,
+            items.c.deadline,
         )
+        order: tuple[sa.ColumnElement[Any], ...] = (items.c.id,)
+        if due_by is not None:
+            query = query.where(
+                items.c.deadline.is_not(None),
+                items.c.deadline <= due_by,
+                items.c.state.in_(DEADLINE_OPEN),
+            )
+            order = (items.c.deadline, items.c.id)
         if state:
             query = query.where(items.c.state == state)
         if payer:
             query = query.where(items.c.payer == payer)
         if kind:
             query = query.where(items.c.kind == kind)
-        rows = self.db.read(lambda conn: conn.execute(query.order_by(items.c.id).limit(limit)).all())
+        rows = self.db.read(lambda conn: conn.execute(query.order_by(*order).limit(limit)).all())
         return [ItemSummary(**r._mapping) for r in rows]
+
+    def appeals_due(self, due_by: date) -> int:
+        """How many open appeals (``DEADLINE_OPEN``) have a filing deadline on or before ``due_by``."""
+        query = sa.select(sa.func.count()).where(
+            items.c.deadline.is_not(None), items.c.deadline <= due_by, items.c.state.in_(DEADLINE_OPEN)
+        )
+        return int(self.db.read(lambda conn: conn.execute(query).scalar_one()))
 
     def next_due_at(self) -> datetime | None:
         """When something next becomes workable: a retry's or a queued item's time, or the

@@ -11,7 +11,7 @@ import itertools
 import json
 import random
 from collections.abc import Iterable
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from functools import partial
 from typing import Any
 
@@ -20,7 +20,7 @@ from sqlalchemy.engine import Connection, Engine
 from bot.audit import AuditEntry, AuditTrail
 from bot.clock import Clock, SystemClock
 from bot.errors import ConfigError, Disposition, IntakeError, PayerbotError
-from bot.models import ItemState, NewItem
+from bot.models import AppealRequest, ItemState, NewItem
 from bot.queue import intake
 from bot.queue.leases import AccountLease, Leases, Validator
 from bot.queue.manager import AuditWrite, ExistingKey, Fence, Manager
@@ -59,11 +59,14 @@ class Queue:
         check: intake.RequestCheck,
         submit_margin_seconds: float = SUBMIT_MARGIN_SECONDS,
         audit: AuditTrail | None = None,
+        deadlines: intake.DeadlineDays | None = None,
     ) -> None:
         """``check`` holds the payer's own rules for a request (``portals.check_request``, handed in
         by ``bot.services``): enqueued items and rows written upstream are checked against it.
         ``audit`` records operators' retries and cancels, and appends the audit records that must
-        commit with a submission's intent or confirmation (without it, handing one in is an error)."""
+        commit with a submission's intent or confirmation (without it, handing one in is an error).
+        ``deadlines`` gives each payer's own filing deadline per appeal level
+        (``portals.filing_deadline_days``); ``PAYERBOT_FILING_DEADLINES`` overrides it."""
         self.settings = settings or Settings()
         self.audit = audit
         self.clock: Clock = clock or SystemClock()
@@ -72,6 +75,7 @@ class Queue:
         )
         self.submit_margin_seconds = submit_margin_seconds
         self._check = check
+        self._deadlines = deadlines
         self._validate: Validator = partial(intake.validate_stored, check=check)
         db = Database(engine)
         self._leases = Leases(db, self.settings.max_attempts)
@@ -91,9 +95,17 @@ class Queue:
 
     def _enqueue_chunk(self, chunk: list[tuple[int, NewItem]], report: EnqueueReport) -> None:
         checked: list[tuple[int, NewItem]] = []
+        deadlines: dict[int, date] = {}  # index -> an appeal's filing deadline
+        now = self.clock.now()
         for index, item in chunk:
             try:
                 intake.check_new_item(item, self.settings.documents_dir, self._check)
+                request = item.request
+                if isinstance(request, AppealRequest):
+                    deadline = intake.filing_deadline(item.payer, request, self.settings, self._deadlines)
+                    intake.check_appeal_dates(request, deadline, now)
+                    if deadline is not None:
+                        deadlines[index] = deadline
             except IntakeError as exc:
                 report.rejected.append(Rejection(index, exc.field, exc.message))
             else:
@@ -111,7 +123,6 @@ class Queue:
                 )
         if not candidates:
             return
-        now = self.clock.now()
 
         def work(conn: Connection) -> tuple[list[int], list[Duplicate], list[Rejection]]:
             duplicates: list[Duplicate] = []
@@ -119,10 +130,14 @@ class Queue:
             first_seen: dict[str, tuple[int, str]] = {}  # key -> (index, digest), in input order
             repeats: list[tuple[int, str]] = []  # rows repeating a key first seen in this chunk
             rows = []
+            refused = self._appeal_conflicts(conn, candidates)
+            rejected.extend(refused.values())
             for index, item, key, digest in candidates:
+                if index in refused:
+                    continue
                 if key not in first_seen:
                     first_seen[key] = (index, digest)
-                    rows.append(_row(item, key, digest, now))
+                    rows.append(_row(item, key, digest, now, deadlines.get(index)))
                 elif first_seen[key][1] == digest:
                     repeats.append((index, key))
                 else:
@@ -154,6 +169,39 @@ class Queue:
         report.rejected.extend(rejected)
         report.rejected.sort(key=lambda r: r.index)
         report.duplicates.sort(key=lambda d: d.index)
+
+    def _appeal_conflicts(
+        self, conn: Connection, candidates: builtins.list[tuple[int, NewItem, str, str]]
+    ) -> dict[int, Rejection]:
+        """One appeal per claim and level (``intake.appeal_conflict``): the rows refused, by index.
+        Earlier rows of this input count as queued appeals before the later ones."""
+        appeals = [
+            (index, item, key, request)
+            for index, item, key, _ in candidates
+            if isinstance(request := item.request, AppealRequest)
+        ]
+        if not appeals:
+            return {}
+        stored: dict[tuple[str, str], builtins.list[intake.StoredAppeal]] = {}
+        pairs = {(item.payer, request.claim_number) for _, item, _, request in appeals}
+        for row_payer, row in self._manager.appeals_of(conn, pairs):
+            stored.setdefault(row_payer, []).append(row)
+        latest: dict[tuple[Any, ...], Any] = {}  # each claim's latest status result, oldest replaced
+        for payer, payload, result in self._manager.checked_claims(conn, pairs):
+            latest[intake.checked_claim_of(payer, payload)] = result
+        refused: dict[int, Rejection] = {}
+        for index, item, key, request in appeals:
+            claim = (item.payer, request.claim_number)
+            conflict = intake.appeal_conflict(item.payer, request, key, stored.get(claim, []))
+            conflict = conflict or intake.not_appealable(
+                request, latest.get(intake.claim_of(item.payer, request))
+            )
+            if conflict is not None:
+                refused[index] = Rejection(index, conflict.field, conflict.message)
+                continue
+            queued = ItemState.QUEUED.value
+            stored.setdefault(claim, []).append(intake.StoredAppeal(0, key, queued, item.payload))
+        return refused
 
     # -- leases -------------------------------------------------------------------------------------
 
@@ -367,7 +415,14 @@ class Queue:
     # -- reads -------------------------------------------------------------------------------------------
 
     def counts(self) -> dict[str, Any]:
-        return self._reads.counts()
+        """Items by state, payer and kind; ``appeals_due_7d``: open appeals whose filing deadline
+        falls within 7 days (or has passed), those with a person included."""
+        counts = self._reads.counts()
+        counts["appeals_due_7d"] = self.appeals_due(timedelta(days=7))
+        return counts
+
+    def appeals_due(self, within: timedelta) -> int:
+        return self._reads.appeals_due(self.clock.now().date() + within)
 
     def next_due_at(self) -> datetime | None:
         return self._reads.next_due_at()
@@ -376,16 +431,26 @@ class Queue:
         return self._reads.get(item_id)
 
     def list(
-        self, *, state: str | None = None, payer: str | None = None, kind: str | None = None, limit: int = 100
+        self,
+        *,
+        state: str | None = None,
+        payer: str | None = None,
+        kind: str | None = None,
+        due_within: timedelta | None = None,
+        limit: int = 100,
     ) -> list[ItemSummary]:
-        return self._reads.list(state=state, payer=payer, kind=kind, limit=limit)
+        """Items oldest first; with ``due_within``, the open appeals (with a person too) whose
+        filing deadline falls within that span from today (or has passed), nearest first."""
+        due_by = self.clock.now().date() + due_within if due_within is not None else None
+        return self._reads.list(state=state, payer=payer, kind=kind, due_by=due_by, limit=limit)
 
     def history(self, item_id: int) -> builtins.list[EventView]:  # `list` is a method here
         return self._reads.history(item_id)
 
 
-def _row(item: NewItem, key: str, digest: str, now: Any) -> dict[str, Any]:
+def _row(item: NewItem, key: str, digest: str, now: Any, deadline: date | None) -> dict[str, Any]:
     return {
+        "deadline": deadline,
         "idempotency_key": key,
         "kind": item.kind.value,
         "payer": item.payer,

@@ -17,14 +17,25 @@ from sqlalchemy.engine import Engine
 from bot.db import WorkItem
 from bot.models import ItemState, NewItem, WorkKind
 
-FINAL_PA_DECISIONS = frozenset({"approved", "partially_approved", "denied", "cancelled"})
+# X12 278 HCR01 codes (bot.status.Hcr01) that end an authorization's story: certified in total,
+# in part or modified, not certified, cancelled, or NR (payerbot's own: no authorization required).
+# A4 (pended) and CT (contact payer) can still change, so they are checked again.
+FINAL_PA_DECISIONS = frozenset({"A1", "A2", "A3", "A6", "C", "NR"})
+
+
+# A claim returned as unprocessable (A3) or rejected for missing, invalid or related information
+# (A6-A8) never changes again: a person corrects it and submits a new claim, which is tracked anew.
+DEAD_ON_ARRIVAL = frozenset({"A3", "A6", "A7", "A8"})
 
 
 def is_final(kind: str, canonical_status: str | None) -> bool:
+    """Whether a status can no longer change. A finalized claim (F) or a returned one is final;
+    E1/E2 ("try later", "not responding") and every pending or acknowledged one is checked again,
+    and so is A4 (not found), which a claim in transit to the payer may still become."""
     if canonical_status is None:
         return False
     if kind == WorkKind.CLAIM_STATUS:
-        return canonical_status.startswith(("F", "E"))  # finalized, or the payer cannot respond
+        return canonical_status.startswith("F") or canonical_status in DEAD_ON_ARRIVAL
     return canonical_status in FINAL_PA_DECISIONS
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from bot.models import ItemState, Payload, SubmissionState, WorkKind
@@ -97,6 +97,7 @@ class ItemSummary:
     not_before: datetime
     updated_at: datetime
     last_error: str | None
+    deadline: date | None = None  # an appeal's filing deadline
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,7 @@ from bot.evidence import (
     private_dir,
     screenshot_mask,
 )
-from bot.models import Payload
+from bot.models import AppealRequest, Payload
 from bot.navigation import NavigationTracker
 from bot.recording.fingerprint import page_fingerprint
 from bot.recording.scrub import scrub_har, scrub_trace
@@ -168,6 +168,8 @@ class RunRecorder:
     def learn_request(self, request: Payload) -> None:
         """Register what the request itself holds of a patient, before any page shows it."""
         self.redactor.add(*(getattr(request, name, None) for name in REQUEST_PATIENT_FIELDS))
+        if isinstance(request, AppealRequest):  # its member id, dates of service and contact
+            self.redactor.add(*request.patient_values())
 
     def learn(self, *values: str | date | None) -> None:
         """Register patient values (typed or read) for every artifact's scrub; the redactor takes

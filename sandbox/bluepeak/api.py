@@ -237,10 +237,24 @@ class BluePeakApi:
             return problem(404, "not_found", "No claim found")
         lists = shipped_codelists()
         codes = [
-            {"type": "CARC", "code": c, "description": lists.describe(CodeSystem.CARC, c)} for c in claim.carc
+            {
+                "type": "CARC",
+                "group": a.group,
+                "code": a.code,
+                "description": lists.describe(CodeSystem.CARC, a.code),
+                "amount": money(a.amount),
+            }
+            for a in claim.adjustments
         ]
         codes += [
-            {"type": "RARC", "code": c, "description": lists.describe(CodeSystem.RARC, c)} for c in claim.rarc
+            {
+                "type": "RARC",
+                "group": "",
+                "code": c,
+                "description": lists.describe(CodeSystem.RARC, c),
+                "amount": "",
+            }
+            for c in claim.rarc
         ]
         return JSONResponse(
             {
@@ -249,6 +263,7 @@ class BluePeakApi:
                 "service_date": bp_date(claim.service_date),
                 "billed": money(claim.billed),
                 "paid": money(claim.paid),
+                "patient_responsibility": money(claim.patient_responsibility),
                 "status": claim.wording,
                 "patient": patient_json(claim.patient),
                 "codes": codes,

@@ -7,35 +7,52 @@ This is the sandbox's table. The bot's knowledge of the same vocabulary is writt
 
 from __future__ import annotations
 
-from bot.status import PaDecision
+from bot.status import Hcr01
 from sandbox.data import ClaimKind, PaKind
 
 CLAIM_KINDS: tuple[ClaimKind, ...] = (
-    ClaimKind("A1", "19", "Received", 3, "pending"),
+    ClaimKind("A1", "19", "Received", 3, "pending", entity="PR"),
     ClaimKind("A2", "20", "Accepted - in queue", 2, "pending"),
-    ClaimKind("A3", "21", "Returned - correct and resubmit", 2, "pending", rarc=(1, 1)),
-    ClaimKind("P1", None, "Processing", 5, "pending"),
-    ClaimKind("P2", None, "Under review", 3, "pending"),
-    ClaimKind("R4", "294", "Awaiting documents", 3, "pending", rarc=(0, 1)),
+    ClaimKind(
+        "A3",
+        "21",
+        "Returned - correct the diagnosis code and resubmit",
+        1,
+        "pending",
+        rarc=(1, 1),
+        detail="255",
+    ),
+    ClaimKind(
+        "A3",
+        "21",
+        "Returned - correct the procedure code and resubmit",
+        1,
+        "pending",
+        rarc=(1, 1),
+        detail="454",
+    ),
+    ClaimKind("P1", "20", "Processing", 5, "pending"),
+    ClaimKind("P2", "46", "Under review", 3, "pending"),
+    ClaimKind("P3", "294", "Awaiting documents - medical records", 3, "pending", rarc=(0, 1), detail="297"),
     ClaimKind("F1", "65", "Approved - payment issued", 12, "full", carc=(0, 1)),
     ClaimKind("F1", "1", "Partially approved", 6, "partial", carc=(1, 2), rarc=(0, 1)),
-    ClaimKind("F2", None, "Not covered", 10, "none", carc=(1, 2), rarc=(0, 2)),
+    ClaimKind("F2", "1", "Not covered", 10, "none", carc=(1, 2), rarc=(0, 2)),
     ClaimKind("F2", "54", "Denied - duplicate claim", 2, "none", carc=(1, 1)),
     ClaimKind("F3", "101", "Reprocessed", 2, "partial", carc=(1, 1)),
     ClaimKind("F4", "107", "Closed - no payment due", 4, "none", carc=(1, 1)),
 )
 
 PA_KINDS: tuple[PaKind, ...] = (
-    PaKind(PaDecision.APPROVED, "Authorized", 9, dated=True),
+    PaKind(Hcr01.A1, "Authorized", 9, dated=True),
     PaKind(
-        PaDecision.PARTIALLY_APPROVED,
+        Hcr01.A6,
         "Authorized with changes",
         2,
         dated=True,
         reasons=("Fewer visits authorized than requested", "Authorized at a different site of care"),
     ),
     PaKind(
-        PaDecision.DENIED,
+        Hcr01.A3,
         "Not authorized",
         5,
         reasons=(
@@ -44,15 +61,15 @@ PA_KINDS: tuple[PaKind, ...] = (
             "Try a preferred alternative first",
         ),
     ),
-    PaKind(PaDecision.PENDED, "In review", 4),
+    PaKind(Hcr01.A4, "In review", 4),
     PaKind(
-        PaDecision.MORE_INFO_REQUESTED,
+        Hcr01.A4,
         "Information requested",
         3,
         reasons=("Send the most recent office notes", "Send the imaging report"),
     ),
     PaKind(
-        PaDecision.CANCELLED,
+        Hcr01.C,
         "Withdrawn",
         2,
         reasons=("Withdrawn by the requesting provider", "Member coverage ended"),

@@ -175,8 +175,17 @@ class Meridian:
         codes = []
         if claim is not None:
             lists = shipped_codelists()
-            codes = [(CODE_TYPES["carc"], c, lists.describe(CodeSystem.CARC, c)) for c in claim.carc]
-            codes += [(CODE_TYPES["rarc"], c, lists.describe(CodeSystem.RARC, c)) for c in claim.rarc]
+            codes = [  # each adjustment with its group and amount, then the remarks
+                (
+                    CODE_TYPES["carc"],
+                    a.group,
+                    a.code,
+                    lists.describe(CodeSystem.CARC, a.code),
+                    money(a.amount),
+                )
+                for a in claim.adjustments
+            ]
+            codes += [(CODE_TYPES["rarc"], "", c, lists.describe(CodeSystem.RARC, c), "") for c in claim.rarc]
         return self.signed_in_page(
             request, session, "claims.html", query=number, claim=claim, codes=codes, searched=bool(number)
         )

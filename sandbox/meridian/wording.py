@@ -7,35 +7,48 @@ This is the sandbox's table. The bot's knowledge of the same vocabulary is writt
 
 from __future__ import annotations
 
-from bot.status import PaDecision
+from bot.status import Hcr01
 from sandbox.data import ClaimKind, PaKind
 
 CLAIM_KINDS: tuple[ClaimKind, ...] = (
     ClaimKind("F1", "65", "Paid", 12, "full", carc=(0, 1)),
     ClaimKind("F1", "1", "Partially paid", 6, "partial", carc=(1, 2), rarc=(0, 1)),
-    ClaimKind("F2", None, "Denied", 14, "none", carc=(1, 2), rarc=(0, 2)),
+    ClaimKind("F2", "1", "Denied", 14, "none", carc=(1, 2), rarc=(0, 2)),
     ClaimKind("F4", "107", "Processed - no payment due", 5, "none", carc=(1, 1)),
     ClaimKind("F3", "101", "Adjusted", 2, "partial", carc=(1, 1)),
-    ClaimKind("P1", None, "In process", 6, "pending"),
-    ClaimKind("P2", None, "Under review", 3, "pending"),
-    ClaimKind("P3", "294", "Pending - awaiting information from provider", 2, "pending"),
-    ClaimKind("R4", "294", "Additional information requested", 3, "pending", rarc=(0, 1)),
-    ClaimKind("A1", "19", "Received", 3, "pending"),
+    ClaimKind("P1", "20", "In process", 6, "pending"),
+    ClaimKind("P2", "46", "Under review", 3, "pending"),
+    ClaimKind("P3", "294", "Pending - awaiting medical records from provider", 2, "pending", detail="297"),
+    ClaimKind(
+        "P3",
+        "294",
+        "Additional information requested - other payer's EOB",
+        3,
+        "pending",
+        rarc=(0, 1),
+        detail="286",
+    ),
+    ClaimKind("A1", "19", "Received", 3, "pending", entity="PR"),
     ClaimKind("A2", "20", "Accepted for processing", 2, "pending"),
-    ClaimKind("A3", "21", "Returned - missing or invalid information", 2, "pending", rarc=(1, 1)),
+    ClaimKind(
+        "A3", "21", "Returned - missing or invalid diagnosis code", 1, "pending", rarc=(1, 1), detail="255"
+    ),
+    ClaimKind(
+        "A3", "21", "Returned - missing or invalid date of service", 1, "pending", rarc=(1, 1), detail="187"
+    ),
 )
 
 PA_KINDS: tuple[PaKind, ...] = (
-    PaKind(PaDecision.APPROVED, "Approved", 9, dated=True),
+    PaKind(Hcr01.A1, "Approved", 9, dated=True),
     PaKind(
-        PaDecision.PARTIALLY_APPROVED,
+        Hcr01.A6,
         "Approved with modifications",
         2,
         dated=True,
         reasons=("Approved for fewer units than requested", "Approved for a shorter period than requested"),
     ),
     PaKind(
-        PaDecision.DENIED,
+        Hcr01.A3,
         "Denied",
         5,
         reasons=(
@@ -44,19 +57,38 @@ PA_KINDS: tuple[PaKind, ...] = (
             "Step therapy required",
             "Out-of-network provider",
         ),
+        reason_codes=("MN01", "NC02", "ST03", "ON04"),  # Meridian's own denial reason codes
     ),
-    PaKind(PaDecision.PENDED, "Pending review", 4),
+    PaKind(Hcr01.A4, "Pending review", 4),
     PaKind(
-        PaDecision.MORE_INFO_REQUESTED,
+        Hcr01.A4,
         "Additional information needed",
         3,
         reasons=("Clinical notes required", "Imaging report required", "Lab results required"),
     ),
     PaKind(
-        PaDecision.CANCELLED,
+        Hcr01.C,
         "Cancelled",
         2,
         reasons=("Cancelled at the provider's request", "Member no longer eligible"),
+    ),
+    # added later: drawn apart, so the PAs above stay as the seed gave them
+    PaKind(Hcr01.NR, "No authorization required", 2, late=True),
+    PaKind(
+        Hcr01.A6,
+        "Authorized at a different site of care",
+        2,
+        dated=True,
+        reasons=("Authorized at an outpatient facility instead of the hospital requested",),
+        late=True,
+    ),
+    PaKind(
+        Hcr01.A2,
+        "Partially approved",
+        2,
+        dated=True,
+        reasons=("Some of the requested services were not approved",),
+        late=True,
     ),
 )
 

@@ -19,7 +19,7 @@ from starlette.routing import Route
 from bot.codelists import shipped_codelists
 from bot.models import CodeSystem
 from sandbox.data import Claim
-from sandbox.payerhub.forms import control, parse_date, pressed, text, us_date
+from sandbox.payerhub.forms import control, money, parse_date, pressed, text, us_date
 from sandbox.payerhub.viewstate import PageState
 from sandbox.payerhub.wording import CODE_TYPES, Plan
 from sandbox.sessions import Session
@@ -54,10 +54,16 @@ def read_search(form: FormData) -> tuple[dict[str, str], list[str]]:
     return {**values, "from": us_date(start), "to": us_date(end)}, []
 
 
-def codes_of(claim: Claim) -> list[tuple[str, str, str]]:
+def codes_of(claim: Claim) -> list[tuple[str, str, str, str, str]]:
+    """Each adjustment (type, group, code, description, amount), then each remark."""
     lists = shipped_codelists()
-    rows = [(CODE_TYPES["carc"], c, lists.describe(CodeSystem.CARC, c) or "") for c in claim.carc]
-    return rows + [(CODE_TYPES["rarc"], c, lists.describe(CodeSystem.RARC, c) or "") for c in claim.rarc]
+    rows = [
+        (CODE_TYPES["carc"], a.group, a.code, lists.describe(CodeSystem.CARC, a.code) or "", money(a.amount))
+        for a in claim.adjustments
+    ]
+    return rows + [
+        (CODE_TYPES["rarc"], "", c, lists.describe(CodeSystem.RARC, c) or "", "") for c in claim.rarc
+    ]
 
 
 class Lookups:

@@ -5,12 +5,19 @@ in each redesign.
 A clearinghouse relays what each plan answered in its own phrasing: a category first ("Finalized",
 "Pended", "Acknowledged", "Rejected"), then what happened. Why each line lands where it does:
 
-* ``Forwarded to payer`` -> A0 / 16: the clearinghouse has passed the claim on to the plan.
-* ``Rejected - returned as unprocessable`` -> A3 / 21: the plan refused to take the claim in
-  (missing or invalid data, named by a remark code); it is corrected and sent again, not reconsidered.
-* ``Pended - administrative hold`` -> P5: the plan holds the claim for a system or admin reason.
-* ``Pended - records requested`` -> R4 / 294: the plan asked the provider for supporting documents.
-* ``Finalized - paid, see remittance`` -> F1 / 1: paid in part; the remittance advice says why.
+* ``Forwarded to payer`` -> A0:16:PR: the clearinghouse has passed the claim on to the plan (code
+  16 names the entity it went to: PR, the payer). ``Acknowledged - received by payer`` -> A1:19:PR.
+* ``Rejected - missing or invalid diagnosis code`` -> A3:21, second code 255 (date of service: 187):
+  the plan refused to take the claim in; code 21 needs a second code saying what was wrong. It is
+  corrected and sent again, not reconsidered.
+* ``Pended - in adjudication`` -> P1:20, ``Pended - payer review`` -> P2:46 (internal review).
+* ``Pended - administrative hold`` -> P5:38: held for a system or admin reason (awaiting the next
+  adjudication cycle is the nearest code).
+* ``Pended - medical records requested`` -> P3:294, second code 297: a 276/277 status reports
+  "waiting for the provider's information" as P3 (R categories belong to the 277 request for
+  information); 294 (supporting documentation) needs a second code naming it (medical notes).
+* ``Finalized - paid, see remittance`` -> F1:1: paid in part; the remittance advice says why.
+  ``Finalized - denied`` -> F2:1: the remittance's CARCs say why.
 
 This is the sandbox's table. The bot's knowledge of the same vocabulary is written separately in
 ``portals/payerhub.py``; the contract suite checks that one covers the other.
@@ -20,7 +27,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot.status import PaDecision
+from bot.status import Hcr01
 from sandbox.data import ClaimKind, PaKind
 
 
@@ -42,33 +49,38 @@ PLANS: tuple[Plan, ...] = (
 PLAN_BY_ID = {p.payer_id: p for p in PLANS}
 
 CLAIM_KINDS: tuple[ClaimKind, ...] = (
-    ClaimKind("A0", "16", "Forwarded to payer", 3, "pending"),
-    ClaimKind("A1", "19", "Acknowledged - received by payer", 3, "pending"),
+    ClaimKind("A0", "16", "Forwarded to payer", 3, "pending", entity="PR"),
+    ClaimKind("A1", "19", "Acknowledged - received by payer", 3, "pending", entity="PR"),
     ClaimKind("A2", "20", "Acknowledged - accepted for adjudication", 3, "pending"),
-    ClaimKind("A3", "21", "Rejected - returned as unprocessable", 3, "pending", rarc=(1, 1)),
-    ClaimKind("P1", None, "Pended - in adjudication", 6, "pending"),
-    ClaimKind("P2", None, "Pended - payer review", 3, "pending"),
-    ClaimKind("P5", None, "Pended - administrative hold", 2, "pending"),
-    ClaimKind("R4", "294", "Pended - records requested", 3, "pending", rarc=(0, 1)),
+    ClaimKind(
+        "A3", "21", "Rejected - missing or invalid diagnosis code", 2, "pending", rarc=(1, 1), detail="255"
+    ),
+    ClaimKind(
+        "A3", "21", "Rejected - missing or invalid date of service", 1, "pending", rarc=(1, 1), detail="187"
+    ),
+    ClaimKind("P1", "20", "Pended - in adjudication", 6, "pending"),
+    ClaimKind("P2", "46", "Pended - payer review", 3, "pending"),
+    ClaimKind("P5", "38", "Pended - administrative hold", 2, "pending"),
+    ClaimKind("P3", "294", "Pended - medical records requested", 3, "pending", rarc=(0, 1), detail="297"),
     ClaimKind("F1", "65", "Finalized - paid", 14, "full", carc=(0, 1)),
     ClaimKind("F1", "1", "Finalized - paid, see remittance", 7, "partial", carc=(1, 2), rarc=(0, 1)),
-    ClaimKind("F2", None, "Finalized - denied", 14, "none", carc=(1, 2), rarc=(0, 2)),
+    ClaimKind("F2", "1", "Finalized - denied", 14, "none", carc=(1, 2), rarc=(0, 2)),
     ClaimKind("F2", "54", "Finalized - denied as duplicate", 3, "none", carc=(1, 1)),
     ClaimKind("F3", "101", "Finalized - adjusted", 3, "partial", carc=(1, 1)),
     ClaimKind("F4", "107", "Finalized - no payment forthcoming", 5, "none", carc=(1, 1)),
 )
 
 PA_KINDS: tuple[PaKind, ...] = (
-    PaKind(PaDecision.APPROVED, "Certified", 9, dated=True),
+    PaKind(Hcr01.A1, "Certified", 9, dated=True),
     PaKind(
-        PaDecision.PARTIALLY_APPROVED,
+        Hcr01.A6,
         "Certified - modified",
         3,
         dated=True,
         reasons=("Certified for fewer units than requested", "Certified for a different level of care"),
     ),
     PaKind(
-        PaDecision.DENIED,
+        Hcr01.A3,
         "Not certified",
         5,
         reasons=(
@@ -76,20 +88,24 @@ PA_KINDS: tuple[PaKind, ...] = (
             "Service excluded from the member's benefit plan",
             "Provider not in the plan's network",
         ),
+        reason_codes=("CLN", "EXC", "NET"),  # PayerHub's own denial reason codes
     ),
-    PaKind(PaDecision.PENDED, "Pended - in clinical review", 4),
+    PaKind(Hcr01.A4, "Pended - in clinical review", 4),
     PaKind(
-        PaDecision.MORE_INFO_REQUESTED,
+        Hcr01.A4,
         "Pended - information requested",
         3,
         reasons=("Send the treating physician's notes", "Send the results of prior therapy"),
     ),
     PaKind(
-        PaDecision.CANCELLED,
+        Hcr01.C,
         "Request canceled",
         2,
         reasons=("Canceled by the submitting provider", "Member not eligible on the date of service"),
     ),
+    # added later: drawn apart, so the PAs above stay as the seed gave them
+    PaKind(Hcr01.NR, "Certification not required", 2, late=True),
+    PaKind(Hcr01.CT, "Contact the plan's utilization management", 1, late=True),
 )
 
 # PayerHub's option value, the label a person sees, and the bot.models.AppealReason it stands for.

@@ -33,6 +33,7 @@ DRAFT = "redetermination"
 
 NOT_FOUND = "No claim found for this Rx number and fill date."
 NOT_REJECTED = "A redetermination can be requested only for a rejected claim."
+CLOSED = "Reject {code} is not eligible for redetermination. Resolve the reject and resubmit the claim."
 RESUBMIT = (
     "This claim was rejected for missing or invalid data. Correct the claim and resubmit it "
     "instead of requesting a redetermination."
@@ -88,6 +89,8 @@ class Redeterminations:
             return [NOT_FOUND]
         if claim.category == "A3":
             return [RESUBMIT]
+        if claim.category == "F2" and not claim.appealable:
+            return [CLOSED.format(code=claim.ncpdp[0])]
         if not claim.appealable:
             return [NOT_REJECTED]
         return []

@@ -4,15 +4,17 @@ each), its redetermination reasons, and the words on its controls in each redesi
 The X12 277 truth behind each claim wording, and why:
 
 * ``PAID`` -> F1 / 65 (claim/line has been paid).
-* ``REJECTED`` -> F2: the plan adjudicated the claim and refused it for a benefit reason (NCPDP 70
-  not covered, 75 prior authorization required, 76 plan limits, 79 refill too soon, 88 DUR, ...).
-  That is a finalized denial, and it is what a redetermination asks the plan to reconsider.
-* ``REJECTED - INVALID CLAIM DATA`` -> A3 / 21: an NCPDP "M/I" (missing/invalid) reject never got
-  into adjudication; the pharmacy corrects and resubmits, no redetermination. A3 (returned as
-  unprocessable) rather than A6 or A7, because "M/I" does not say whether missing or invalid.
+* ``REJECTED`` -> F2:<reject>::RX: the plan adjudicated the claim and refused it for a benefit
+  reason (NCPDP 70 not covered, 75 prior authorization required, 76 plan limits, 79 refill too
+  soon, 88 DUR, ...). The composite names the primary NCPDP reject as its status code, with the
+  code list qualifier RX (STC01-4), as a 277 for a pharmacy claim does.
+* ``REJECTED - INVALID CLAIM DATA`` -> A3:<reject>::RX: an NCPDP "M/I" (missing/invalid) reject
+  never got into adjudication; the pharmacy corrects and resubmits, no redetermination. A3
+  (returned as unprocessable) rather than A6 or A7, because "M/I" does not say whether missing or
+  invalid; the M/I reject itself says what.
 * ``REVERSED`` -> F3 / 686: a paid claim the pharmacy reversed; the finalized adjudication was
   revised and the whole claim voided (686).
-* ``IN PROCESS`` -> P1; ``CAPTURED - PENDING ADJUDICATION`` -> A2 / 20: the switch captured the
+* ``IN PROCESS`` -> P1:20; ``CAPTURED - PENDING ADJUDICATION`` -> A2 / 20: the switch captured the
   transaction and accepted it for adjudication later.
 
 This is the sandbox's table; the bot's own knowledge of it is ``portals/rxpress.py``, and a test
@@ -23,11 +25,15 @@ from __future__ import annotations
 
 from bot.codelists import shipped_codelists
 from bot.models import CodeSystem
-from bot.status import PaDecision
+from bot.status import Hcr01
 from sandbox.data import ClaimKind, PaKind
 
 # The rejects a PBM returns most often for benefit reasons: the primary reject of a REJECTED claim.
 COMMON_REJECTS = ("70", "75", "76", "79", "88", "MR", "PA", "41", "65", "69", "AF", "606")
+
+# The rejects RxPress takes no redetermination of: fixed by waiting, an override, the primary payer or
+# a PA. (The plan's own rule, written here apart from the bot's ``bot.pharmacy``.)
+CLOSED_REJECTS = frozenset({"75", "79", "88", "PA", "41", "65", "69", "AF", "606"})
 
 # NCPDP's "M/I" (missing or invalid field) rejects, from the shipped list.
 MISSING_INVALID = tuple(
@@ -41,19 +47,36 @@ MISSING_INVALID = tuple(
 # Only a claim the plan adjudicated and refused (REJECTED) can be sent for redetermination.
 CLAIM_KINDS: tuple[ClaimKind, ...] = (
     ClaimKind("F1", "65", "PAID", 14, "full", appealable=False),
-    ClaimKind("F2", None, "REJECTED", 16, "none", ncpdp=(1, 3), ncpdp_first=COMMON_REJECTS),
     ClaimKind(
-        "A3", "21", "REJECTED - INVALID CLAIM DATA", 4, "none", ncpdp=(1, 1), ncpdp_first=MISSING_INVALID
+        "F2",
+        None,
+        "REJECTED",
+        16,
+        "none",
+        ncpdp=(1, 3),
+        ncpdp_first=COMMON_REJECTS,
+        code_list="RX",
+        closed_rejects=CLOSED_REJECTS,
+    ),
+    ClaimKind(
+        "A3",
+        None,
+        "REJECTED - INVALID CLAIM DATA",
+        4,
+        "none",
+        ncpdp=(1, 1),
+        ncpdp_first=MISSING_INVALID,
+        code_list="RX",
     ),
     ClaimKind("F3", "686", "REVERSED", 4, "none", appealable=False),
-    ClaimKind("P1", None, "IN PROCESS", 4, "pending"),
+    ClaimKind("P1", "20", "IN PROCESS", 4, "pending"),
     ClaimKind("A2", "20", "CAPTURED - PENDING ADJUDICATION", 3, "pending"),
 )
 
 PA_KINDS: tuple[PaKind, ...] = (
-    PaKind(PaDecision.APPROVED, "APPROVED", 9, dated=True),
+    PaKind(Hcr01.A1, "APPROVED", 9, dated=True),
     PaKind(
-        PaDecision.DENIED,
+        Hcr01.A3,
         "DENIED",
         6,
         reasons=(
@@ -63,9 +86,9 @@ PA_KINDS: tuple[PaKind, ...] = (
             "Quantity requested exceeds the plan limit",
         ),
     ),
-    PaKind(PaDecision.PENDED, "PENDED", 4),
+    PaKind(Hcr01.A4, "PENDED", 4),
     PaKind(
-        PaDecision.MORE_INFO_REQUESTED,
+        Hcr01.A4,
         "MORE INFORMATION NEEDED",
         4,
         reasons=(

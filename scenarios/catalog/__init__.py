@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -49,7 +49,12 @@ class CatalogInput(Strict):
     """What to make in the sandbox and type into the portal: all synthetic, no patient's data."""
 
     claim: str | None = Field(default=None, description="the wording of a fresh claim, e.g. Denied")
-    pa: str | None = Field(default=None, description="the decision of a fresh authorization, e.g. approved")
+    pa: str | None = Field(
+        default=None, description="the HCR01 code (or word) of a fresh authorization, e.g. A1 or approved"
+    )
+    rejects: tuple[str, ...] = Field(
+        default=(), description="a pharmacy claim's NCPDP reject codes, the primary first, e.g. [70]"
+    )
     reason: AppealReason = AppealReason.MEDICAL_NECESSITY
     explanation: str = SYNTHETIC_EXPLANATION
     attachments: int = Field(default=0, ge=0, le=3)
@@ -91,7 +96,7 @@ class Entry(Strict):
     @model_validator(mode="after")
     def _input_fits_kind(self) -> Entry:
         if self.kind == WorkKind.PA_STATUS and not self.input.pa:
-            raise ValueError("input.pa: a pa_status scenario names the decision of its authorization")
+            raise ValueError("input.pa: a pa_status scenario names the HCR01 code of its authorization")
         if self.kind != WorkKind.PA_STATUS and not self.input.claim:
             raise ValueError(f"input.claim: a {self.kind} scenario names the wording of its claim")
         return self
@@ -188,6 +193,9 @@ class EntryResult:
         return f"{self.entry.name}: FAILED ({got}): " + "; ".join(self.problems)
 
 
+SYNTHETIC_BILLING_NPI = "1234567893"  # the CMS example NPI: a valid check digit
+
+
 def _item(entry: Entry, ws: Workspace, account: str, sandbox: SandboxServer) -> tuple[NewItem, Any]:
     state = sandbox.portal(entry.payer)
     portal_cls = get_portal(entry.payer)
@@ -196,7 +204,8 @@ def _item(entry: Entry, ws: Workspace, account: str, sandbox: SandboxServer) -> 
         payload: dict[str, Any] = {"pa_number": pa.pa_number}
         truth: Any = pa
     else:
-        claim = state.add_claim(entry.input.claim, newest=True)
+        rejects = {"ncpdp": entry.input.rejects} if entry.input.rejects else {}
+        claim = state.add_claim(entry.input.claim, newest=True, **rejects)
         payload = {"claim_number": claim.claim_number}
         if portal_cls.needs_fill_date:
             payload["fill_date"] = claim.service_date.isoformat()
@@ -210,13 +219,18 @@ def _item(entry: Entry, ws: Workspace, account: str, sandbox: SandboxServer) -> 
             write_letter(ws.documents, f"attachment-{stem}-{i}.pdf", f"Synthetic attachment {i}.")
             for i in range(entry.input.attachments)
         ]
+        approved = datetime.now(UTC)
         payload |= {
             "reason": entry.input.reason.value,
             "explanation": entry.input.explanation,
             "letter": {"path": letter.name, "sha256": sha256_file(letter)},
             "attachments": [{"path": a.name, "sha256": sha256_file(a)} for a in attachments],
             "approved_by": SYNTHETIC_APPROVER,
-            "approved_at": datetime.now(UTC).isoformat(),
+            "approved_at": approved.isoformat(),
+            # what payers' forms ask for (Portal.appeal_requires): a denial well within every deadline
+            "denial_date": (approved.date() - timedelta(days=10)).isoformat(),
+            "member_id": truth.patient.member_id,
+            "billing_npi": SYNTHETIC_BILLING_NPI,
         }
     item = NewItem(
         kind=entry.kind,
@@ -301,7 +315,7 @@ def _check(result: EntryResult, item_id: int, ws: Workspace, state: Any, truth: 
         if view.state == ItemState.DONE and (not ledger or ledger[0].appeal_number != view.confirmation_id):
             problems.append("the stored confirmation is not the one the portal recorded")
     elif view.state == ItemState.DONE:
-        true_status = truth.category if entry.kind == WorkKind.CLAIM_STATUS else truth.decision.value
+        true_status = truth.category if entry.kind == WorkKind.CLAIM_STATUS else truth.hcr01.value
         if view.canonical_status != true_status:
             problems.append(f"status {view.canonical_status} differs from the sandbox's truth {true_status}")
     prefix = f"item {item_id}: " if len(result.item_ids) > 1 else ""

@@ -75,7 +75,7 @@ def promote(
     reason, attachments = _input_choices(run, services)
     spec = get_payer(run.payer).data
     if kind == WorkKind.PA_STATUS:
-        pa = pa or spec.pa_kinds[0].decision.value
+        pa = pa or spec.pa_kinds[0].hcr01.value
         synthetic = CatalogInput(pa=pa)
     else:
         claim = claim or default_claim_wording(run.payer, kind)
@@ -87,7 +87,7 @@ def promote(
     elif kind == WorkKind.CLAIM_STATUS:
         expect["canonical_status"] = spec.claim_kind(str(claim)).category
     elif kind == WorkKind.PA_STATUS:
-        expect["canonical_status"] = spec.pa_kind(str(pa)).decision.value
+        expect["canonical_status"] = spec.pa_kind(str(pa)).hcr01.value
     else:
         expect["submissions"] = 1
     where = f" on {run.url_path}" if run.url_path else ""

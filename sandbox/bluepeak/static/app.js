@@ -445,10 +445,12 @@
       item("service-date", "Service date", c.service_date),
       item("billed", "Billed amount", c.billed),
       item("paid", "Paid amount", c.paid),
+      item("patient-responsibility", "Patient responsibility", c.patient_responsibility),
       item("status", W.status, c.status),
     ]);
+    const columns = ["Code type", "Group", "Code", "Description", "Amount"];
     const codes = c.codes.length
-      ? table(W.codes, ["Code type", "Code", "Description"], c.codes.map((x) => [x.type, x.code, x.description || ""]))
+      ? table(W.codes, columns, c.codes.map((x) => [x.type, x.group, x.code, x.description || "", x.amount]))
       : h("p", { class: cls("note", "pk-note") }, "No adjustment codes on this claim.");
     const actions = c.appealable
       ? button(W.file_appeal, { onclick: () => openAppeal(c) })
