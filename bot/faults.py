@@ -11,12 +11,17 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 from collections import Counter
 
 POINTS = frozenset({"before_intent", "after_intent", "after_click", "after_confirm"})
 EXIT_CODE = 86
 _seen: Counter[str] = Counter()
 _armed: str | None = None  # the fault spec, once test code has armed the hook
+BETWEEN_TRANSACTIONS = threading.Lock()
+"""Held by the heartbeat while it writes. A simulated pause waits for it: stopped inside a write,
+a process would hold SQLite's lock and block every other worker, which no lease can help (a real
+pause there is the database's business: its busy timeout, then the error, not a double submit)."""
 
 
 def arm(spec: str | None = None) -> None:
@@ -45,4 +50,5 @@ def point(name: str) -> None:
     if action == "exit":
         os._exit(EXIT_CODE)
     if action == "stop":
-        os.kill(os.getpid(), signal.SIGSTOP)
+        with BETWEEN_TRANSACTIONS:  # a beat in flight ends first: the pause falls between statements
+            os.kill(os.getpid(), signal.SIGSTOP)

@@ -6,6 +6,7 @@ import threading
 import time
 from collections.abc import Callable
 
+from bot import faults
 from bot.errors import StaleLease
 from bot.logging import get_logger
 
@@ -48,7 +49,8 @@ class Heartbeat:
 
     def beat_now(self) -> bool:
         try:
-            ok = self._beat()
+            with faults.BETWEEN_TRANSACTIONS:
+                ok = self._beat()
         except Exception as exc:  # a database hiccup is not a lost lease yet; freshness decides
             log.warning("heartbeat failed", error_kind=type(exc).__name__)
             return False

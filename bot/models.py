@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Callable
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
@@ -283,6 +284,29 @@ class AppealRequest(PortalRequest):
         "tin": None,
         "contact": None,
     }
+
+    def form_fields(self, dates: Callable[[date], str] = date.isoformat) -> dict[str, str]:
+        """The form fields this appeal fills, each as a string (dates through ``dates``), keyed by
+        a name every portal and sandbox share: level, denial_date, service_from, service_to,
+        disputed_codes (comma-separated), disputed_amount, member_id, billing_npi, rendering_npi,
+        tin, contact_name, contact_phone, contact_email. A field not given is left out."""
+        dated, contact = self.service_dates, self.contact
+        values: dict[str, str | None] = {
+            "level": self.level.value,
+            "denial_date": dates(self.denial_date) if self.denial_date else None,
+            "service_from": dates(dated.from_date) if dated else None,
+            "service_to": dates(dated.to_date) if dated and dated.to_date else None,
+            "disputed_codes": ", ".join(self.disputed_codes) or None,
+            "disputed_amount": str(self.disputed_amount) if self.disputed_amount is not None else None,
+            "member_id": self.member_id,
+            "billing_npi": self.billing_npi,
+            "rendering_npi": self.rendering_npi,
+            "tin": self.tin,
+            "contact_name": contact.name if contact else None,
+            "contact_phone": contact.phone if contact else None,
+            "contact_email": contact.email if contact else None,
+        }
+        return {name: value for name, value in values.items() if value is not None}
 
     def patient_values(self) -> tuple[str | date | None, ...]:
         """The patient's and the contact's values this request holds, for every artifact's scrub."""

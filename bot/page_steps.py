@@ -13,12 +13,14 @@ list and a history search are clicks marked repeatable; the submit click ends ev
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from datetime import date
 from typing import ClassVar
 
 from playwright.sync_api import Locator, Page
 
 from bot.errors import (
+    AmbiguousSubmission,
     LoginRejected,
     NotFoundOnPortal,
     PortalChanged,
@@ -27,9 +29,21 @@ from bot.errors import (
     SessionExpired,
 )
 from bot.interruptions import InterruptionWatch, Interstitial
-from bot.models import SubmissionLookup
+from bot.models import AppealLevel, AppealRequest, SubmissionLookup
+from bot.parsing import format_us_date
 from bot.readers import HistoryTable, Pager, find_in_history
 from bot.steps import StepRecorder, describe_locator
+
+PERSONAL_FIELDS = frozenset(
+    {"member_id", "service_from", "service_to", "contact_name", "contact_phone", "contact_email"}
+)
+"""The appeal form fields that hold patient or personal data."""
+
+
+def personal_labels(labels: Mapping[str, str]) -> tuple[str, ...]:
+    """The labels an appeal form's ``labels`` (field name -> label) gives its patient and personal
+    fields (``PERSONAL_FIELDS``): what a portal adds to its ``sensitive_labels``."""
+    return tuple(label for name, label in labels.items() if name in PERSONAL_FIELDS)
 
 
 class PageSteps:
@@ -196,14 +210,55 @@ class PageSteps:
         *,
         frame: str | None = None,
         navigates: bool = False,
+        pager: Pager | None = None,
     ) -> SubmissionLookup:
         """Type our reference into the appeal history's search ``field``, ``search``, and look it
-        up in the ``table`` that answers, or in the status message that says it found none."""
+        up in the ``table`` that answers, or in the status message that says it found none. With a
+        ``pager``, the answer's next pages are read until one lists it or they end; a history that
+        goes on past ``pager.max_pages`` is AmbiguousSubmission."""
         self.steps.fill(field, reference, safe=True)
         self.steps.click(search, navigates=navigates, repeatable=True)  # a search changes nothing
         none_found = self.watch.root(frame).get_by_role("status").filter(has_text=layout.none_found)
         self.land(table.or_(none_found), layout.what, frame=frame)
-        return find_in_history(self.steps, table, layout, reference, none_found=none_found)
+        found = find_in_history(self.steps, table, layout, reference, none_found=none_found)
+        if pager is None:
+            return found
+        next_page = pager.next_button(self.page)
+        for page_no in range(2, pager.max_pages + 2):
+            if found.found or self.steps.read_optional(next_page) is None:
+                return found
+            if page_no > pager.max_pages:
+                break
+            self.steps.click(next_page, navigates=navigates, repeatable=True)  # paging changes nothing
+            self.land(self.page.get_by_text(pager.position_of(page_no)), f"{layout.what} page {page_no}")
+            found = find_in_history(self.steps, table, layout, reference, none_found=none_found)
+        raise AmbiguousSubmission(f"{self.display_name}'s history goes on past {pager.max_pages} pages")
+
+    def fill_fields(self, root: Locator | Page, labels: Mapping[str, str], values: Mapping[str, str]) -> None:
+        """Type each of ``values`` (``AppealRequest.form_fields``) into the field of ``root`` that
+        ``labels`` names for it (field name -> the portal's label); a value the form has no label
+        for is not typed. Patient and personal values (member id, dates of service, contact) are
+        typed as values to scrub from every artifact, never written into the steps."""
+        for name, label in labels.items():
+            if name in values:
+                field = root.get_by_label(label, exact=True)
+                self.steps.fill(field, values[name], safe=name not in PERSONAL_FIELDS)
+
+    def fill_appeal_form(
+        self,
+        root: Locator | Page,
+        request: AppealRequest,
+        labels: Mapping[str, str],
+        levels: Mapping[AppealLevel, str],
+        dates: Callable[[date], str] = format_us_date,
+    ) -> None:
+        """Fill the appeal form fields of ``root`` that ``labels`` names (``fill_fields``, dates
+        written by ``dates``), choosing the request's level, where ``labels`` names a "level" field,
+        as its option label in ``levels`` (the portal's own, like its reason labels)."""
+        if "level" in labels:
+            self.steps.select(root.get_by_label(labels["level"], exact=True), levels[request.level])
+        typed = {name: label for name, label in labels.items() if name != "level"}
+        self.fill_fields(root, typed, request.form_fields(dates))
 
     def found_nothing(self, message: Locator, what: str) -> None:
         """Raise NotFoundOnPortal when the page shows its "found nothing" ``message``; ``what``

@@ -38,6 +38,15 @@ def table_rows(
     return [dict(zip(header, row, strict=False)) for row in rows]
 
 
+def column_cells(area: Locator, columns: Iterable[str]) -> list[Locator]:
+    """The cells under each of ``columns`` (by header text) of every table in ``area``: what a page
+    object masks where a result list shows patient data. No role query selects a column, so XPath
+    counts its header's position (no cell in a table without that header)."""
+    heads = [f"ancestor::table[1]//th[normalize-space()='{c}']" for c in columns]
+    cells = [f"xpath=.//tr/td[position() = count({h}/preceding-sibling::th) + 1][{h}]" for h in heads]
+    return [area.locator(c) for c in cells]
+
+
 def read_details(
     steps: StepRecorder,
     table: Locator,

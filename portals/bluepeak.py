@@ -30,9 +30,10 @@ from bot.steps import StepRecorder
 
 # Patient data: who, when and what care, the typed explanation, and the answer to a security question.
 PATIENT_LABELS = ("Patient name", "Member ID", "Date of birth")
-SENSITIVE_LABELS = (*PATIENT_LABELS, "Service date", "Service", "Explanation", "Answer")
+SENSITIVE_LABELS = (*PATIENT_LABELS, "Service date", "Last service date", "Service", "Explanation", "Answer")
 
-# The option labels of BluePeak's "Reason" select.
+# The option labels of the appeal dialog's "Reason" and "Review type" selects, and its other fields'
+# labels by form field (``AppealRequest.form_fields``).
 REASON_LABELS: dict[models.AppealReason, str] = {
     models.AppealReason.MEDICAL_NECESSITY: "Medically necessary service",
     models.AppealReason.CODING_ERROR: "Billing or coding correction",
@@ -41,16 +42,28 @@ REASON_LABELS: dict[models.AppealReason, str] = {
     models.AppealReason.DUPLICATE_DENIAL: "Not a duplicate claim",
     models.AppealReason.OTHER: "Something else",
 }
+LEVEL_LABELS: dict[models.AppealLevel, str] = {
+    models.AppealLevel.RECONSIDERATION: "Reconsideration",
+    models.AppealLevel.FIRST_LEVEL: "First-level appeal",
+    models.AppealLevel.SECOND_LEVEL: "Second-level appeal",
+    models.AppealLevel.EXTERNAL_REVIEW: "Independent external review",
+}
+FORM_LABELS = {
+    "denial_date": "Date of denial",
+    "member_id": "Member ID",
+    "service_from": "Service date",
+    "service_to": "Last service date",
+    "billing_npi": "Billing NPI",
+    "disputed_amount": "Amount disputed",
+}
 
 # A claim's adjustment codes (its "Code type" column names each code's system), and the appeal history.
 CODES = CARC_RARC_TABLE
 AMOUNTS = ClaimAmounts()
 HISTORY = HistoryTable("appeal history", "Your reference", "Appeal number", none_found="No appeals found")
-
 APPEAL_NUMBER = re.compile(r"\bBPA-APL-\d+\b")
 DATE = "%b %d, %Y"  # how the app shows dates: Jan 05, 2026
-# lists are newest first, 10 rows a page; a claim further back than 400 rows is out of reach
-PAGER = Pager(navigation="Pagination", max_pages=40)
+PAGER = Pager(navigation="Pagination", max_pages=40)  # newest first, 10 rows a page: 400 rows at most
 
 
 class BluePeakPortal(Portal):
@@ -208,6 +221,9 @@ class BluePeakPortal(Portal):
         self.refusal(self.not_appealable, "the appeal")
         self.steps.click(self.file_appeal)
         self.steps.expect(self.dialog, target="appeal dialog")
+        self.steps.select(self.dialog.get_by_label("Review type", exact=True), LEVEL_LABELS[request.level])
+        self.fill_fields(self.dialog, FORM_LABELS, request.form_fields())  # its date fields take ISO dates
+        self.refusal(self.dialog_alert, "the appeal")  # past the filing limit: the app says so at once
         self.steps.select(self.reason, REASON_LABELS[request.reason])
         self.steps.fill(self.explanation, request.explanation)
         self.steps.fill(self.reference, reference, safe=True)

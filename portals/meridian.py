@@ -18,7 +18,7 @@ from bot.errors import PortalChanged
 from bot.interruptions import Interruption as Shows
 from bot.interruptions import heading, shown_text
 from bot.login import SecondFactorKind
-from bot.parsing import parse_us_date
+from bot.parsing import format_us_date, parse_us_date
 from bot.portal import MEDICAL_APPEAL_FIELDS, Action, Portal, SubmitGate, filing_deadlines
 from bot.readers import ClaimAmounts, CodesTable, HistoryTable, PaDetails, read_codes, read_field
 from bot.sign_in import Control, SignInForm
@@ -35,9 +35,26 @@ REASON_LABELS: dict[models.AppealReason, str] = {
     models.AppealReason.OTHER: "Other",
 }
 
+# The option labels of the wizard's "Appeal level" select, and its other fields' labels by form field.
+LEVEL_LABELS: dict[models.AppealLevel, str] = {
+    models.AppealLevel.RECONSIDERATION: "Reconsideration",
+    models.AppealLevel.FIRST_LEVEL: "Level 1 appeal",
+    models.AppealLevel.SECOND_LEVEL: "Level 2 appeal",
+    models.AppealLevel.EXTERNAL_REVIEW: "External review (IRO)",
+}
+FORM_LABELS = {
+    "denial_date": "Denial date",
+    "member_id": "Member ID",
+    "service_from": "Service date",
+    "service_to": "Service end date",
+    "billing_npi": "Billing provider NPI",
+    "disputed_codes": "Denial codes",
+    "disputed_amount": "Amount in dispute",
+}
+
 # The labels of the fields that show patient data: who, when and what care, and the typed explanation.
 PATIENT_LABELS = ("Patient name", "Member ID", "Date of birth")
-SENSITIVE_LABELS = (*PATIENT_LABELS, "Service date", "Service", "Explanation")
+SENSITIVE_LABELS = (*PATIENT_LABELS, "Service date", "Service end date", "Service", "Explanation")
 
 # The codes table on a claim page (its "Type" column names each code's system), and the appeal history.
 CODES = CodesTable(
@@ -73,7 +90,8 @@ class MeridianPortal(Portal):
     known_fields = frozenset(SENSITIVE_LABELS).union(
         ("Claim number", "Status", "Billed amount", "Paid amount", "Patient responsibility"),
         ("Authorization number", "Valid from", "Valid to", *PaDetails().labels),
-        ("Reason for appeal", "Your reference", "Appeal letter (PDF)", "Attachments"),
+        ("Appeal level", "Reason for appeal", "Your reference", "Appeal letter (PDF)", "Attachments"),
+        FORM_LABELS.values(),
         ("Appeal number", "Reference", "Received"),
     )
     sensitive_labels = SENSITIVE_LABELS
@@ -132,6 +150,7 @@ class MeridianPortal(Portal):
         # the appeal wizard
         self.wizard_claim_number = p.get_by_label("Claim number", exact=True)
         self.continue_ = p.get_by_role("button", name="Continue", exact=True)
+        self.level = p.get_by_label("Appeal level", exact=True)
         self.reason = p.get_by_label("Reason for appeal", exact=True)
         self.explanation = p.get_by_label("Explanation", exact=True)
         self.reference = p.get_by_label("Your reference", exact=True)
@@ -199,6 +218,8 @@ class MeridianPortal(Portal):
         number = request.claim_number
         self.open("/appeals/new?restart=1")
         self.steps.fill(self.wizard_claim_number, number, safe=True)
+        self.steps.select(self.level, LEVEL_LABELS[request.level])  # then the denial, member, provider
+        self.fill_fields(self.page, FORM_LABELS, request.form_fields(dates=format_us_date))
         # each wizard step posts the draft kept in the session, never the appeal: safe to post again
         self.steps.click(self.continue_, navigates=True, repeatable=True)
         self._wizard_step(self.reason, "reason")

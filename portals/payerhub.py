@@ -15,13 +15,14 @@ from playwright.sync_api import Locator, Page
 
 from bot import models, readers
 from bot.documents import AppealFiles
-from bot.errors import AmbiguousSubmission, NotFoundOnPortal
+from bot.errors import NotFoundOnPortal
 from bot.interruptions import Interruption as Shows
 from bot.interruptions import heading, shown_text
 from bot.login import SecondFactorKind
+from bot.page_steps import personal_labels
 from bot.parsing import format_us_date, parse_us_date
 from bot.portal import MEDICAL_APPEAL_FIELDS, Action, Portal, SubmitGate, filing_deadlines
-from bot.readers import ClaimAmounts, HistoryTable, Pager, find_in_history, read_codes, read_field
+from bot.readers import ClaimAmounts, HistoryTable, Pager, read_codes, read_field
 from bot.sign_in import Control, SignInForm
 from bot.status import claim_rules, pa_rules
 from bot.steps import StepRecorder
@@ -34,11 +35,25 @@ REASON_LABELS: dict[models.AppealReason, str] = {  # the options of "Reason for 
     models.AppealReason.DUPLICATE_DENIAL: "Incorrect duplicate denial",
     models.AppealReason.OTHER: "Other (explain below)",
 }
+LEVEL_LABELS: dict[models.AppealLevel, str] = {  # the options of "Appeal level"
+    models.AppealLevel.RECONSIDERATION: "Reconsideration",
+    models.AppealLevel.FIRST_LEVEL: "First-level appeal",
+    models.AppealLevel.SECOND_LEVEL: "Second-level appeal",
+    models.AppealLevel.EXTERNAL_REVIEW: "External review (IRO)",
+}
+FORM_LABELS = {  # what a reconsideration's claim step asks, by AppealRequest.form_fields names
+    "level": "Appeal level",
+    "denial_date": "Denial date",
+    "member_id": "Member ID",
+    "billing_npi": "Billing provider NPI",
+    "service_from": "First date of service",
+    "service_to": "Last date of service",
+    "disputed_amount": "Amount in dispute",
+}
 PATIENT_LABELS = ("Patient name", "Member ID", "Date of birth")
-SENSITIVE_LABELS = (*PATIENT_LABELS, "Date of service", "Service", "Explanation")
-LISTED_PATIENT_COLUMNS = ("Patient name", "Member ID", "Date of service")  # of the claim results
+SENSITIVE_LABELS: tuple[str, ...] = (*PATIENT_LABELS, "Date of service", "Service", "Explanation")
+SENSITIVE_LABELS += personal_labels(FORM_LABELS)  # the member and dates of service a request types
 CODES = readers.CARC_RARC_TABLE
-AMOUNTS = ClaimAmounts()
 HISTORY = HistoryTable("reconsideration history", "Your reference", "Request number", "No reconsideration")
 PAGER = Pager(navigation="Result pages", position=r"^Page {page} of (\d+) \(\d+ \w+\)$", max_pages=40)
 SPAN, RANGES = timedelta(days=730), 3  # 24 months a search, six years back in all
@@ -67,7 +82,7 @@ class PayerHubPortal(Portal):
     filing_deadline_days = filing_deadlines(
         reconsideration=65, first_level=120, second_level=60, external_review=120
     )
-    known_fields = frozenset((*SENSITIVE_LABELS, *readers.PaDetails().labels)).union(  # terms, headers
+    known_fields = frozenset((*SENSITIVE_LABELS, *FORM_LABELS.values(), *readers.PaDetails().labels)).union(
         ("Selected plan", "Health plan", "Claim number", "Billed amount", "Paid amount", "Claim status"),
         ("Patient responsibility",),
         ("Authorization number", "Certification status", "Effective from", "Effective through"),
@@ -128,8 +143,7 @@ class PayerHubPortal(Portal):
         self.history = self.named("table", name="Reconsideration requests")
 
     def _open_for_plan(self, path: str, plan: str | None, then: Locator) -> str:
-        """Open the page at ``path``, choose ``plan`` in its plan step and land on ``then``. Each click
-        before the submit only shows something: the engine may load the page again and redo it."""
+        """Open ``path``, choose ``plan``, land on ``then``: clicks that only show something, safe to redo."""
         assert plan is not None  # check_request refused a request without one (intake, lease)
         self.open(path, self.plan_list, "plan step")
         self.steps.select(self.plan_list, plan)
@@ -174,7 +188,7 @@ class PayerHubPortal(Portal):
             claim_number=number,
             status_text=read_field(self.steps, claim, "Claim status", page="claim page"),
             codes=read_codes(self.steps, self.codes, CODES, what="reason and remark codes table"),
-            **AMOUNTS.read(self.steps, claim),
+            **ClaimAmounts().read(self.steps, claim),
             sensitive=self._patient(claim, "Date of service"),
         )
 
@@ -203,6 +217,7 @@ class PayerHubPortal(Portal):
         number, box = request.claim_number, self.named("group", name="Claim to reconsider")
         self._open_for_plan("/Reconsideration/Request.aspx", request.plan, box)
         self.steps.fill(box.get_by_label("Claim number", exact=True), number, safe=True)
+        self.fill_appeal_form(box, request, FORM_LABELS, LEVEL_LABELS)  # checked, with the deadline, here
         self._search(box, self.request_form, "reconsideration", button="Find claim")  # nothing sent yet
         read_field(self.steps, self.named("region", name="Claim"), "Claim number", page="form", equals=number)
         field = partial(self.request_form.get_by_label, exact=True)
@@ -220,25 +235,15 @@ class PayerHubPortal(Portal):
 
     def find_submission(self, reference: str) -> models.SubmissionLookup:
         """Search by our reference (any containing it matches); read pages until one lists it or ends."""
-        box, next_page = self.named("search", name="Reconsideration search"), PAGER.next_button(self.page)
+        box = self.named("search", name="Reconsideration search")
         self.open("/Reconsideration/History.aspx", box, "reconsideration history search")
-        field, search = box.get_by_label("Your reference", exact=True), self.named("button", name="Search")
-        found = self.search_history(field, search, self.history, HISTORY, reference, navigates=True)
-        none_found = self.status.filter(has_text=HISTORY.none_found)
-        for page_no in range(2, PAGER.max_pages + 1):
-            if found.found or self.steps.read_optional(next_page) is None:
-                return found
-            self.steps.click(next_page, navigates=True, repeatable=True)
-            self.land(self.page.get_by_text(PAGER.position_of(page_no)), f"{HISTORY.what} page {page_no}")
-            found = find_in_history(self.steps, self.history, HISTORY, reference, none_found=none_found)
-        raise AmbiguousSubmission(f"{self.display_name}'s history goes on past {PAGER.max_pages} pages")
+        field, go = box.get_by_label("Your reference", exact=True), self.named("button", name="Search")
+        return self.search_history(field, go, self.history, HISTORY, reference, navigates=True, pager=PAGER)
 
     def sensitive_locators(self) -> list[Locator]:
-        """The labelled patient fields, and the cells under the claim results' patient columns: no
-        role query selects a column, so XPath counts its header's position (none without it)."""
-        heads = [f"ancestor::table[1]//th[normalize-space()='{c}']" for c in LISTED_PATIENT_COLUMNS]
-        cells = [f"xpath=.//tr/td[position() = count({h}/preceding-sibling::th) + 1][{h}]" for h in heads]
-        return [*super().sensitive_locators(), *(self.content_area().locator(c) for c in cells)]
+        """The labelled patient fields, and the cells under the claim results' patient columns."""
+        listed = readers.column_cells(self.content_area(), ("Patient name", "Member ID", "Date of service"))
+        return [*super().sensitive_locators(), *listed]
 
     def field_labels(self) -> Locator:
         """Terms and column headers: a renamed column, which sensitive_locators misses, masks the page."""

@@ -21,6 +21,7 @@ from bot.errors import PortalChanged
 from bot.interruptions import Interruption as Shows
 from bot.interruptions import heading, shown_text
 from bot.login import SecondFactorKind
+from bot.page_steps import personal_labels
 from bot.parsing import format_us_date, parse_money
 from bot.portal import PHARMACY_APPEAL_FIELDS, Action, Portal, SubmitGate, filing_deadlines
 from bot.readers import CodesTable, HistoryTable, read_codes, read_details, shown_date
@@ -38,11 +39,27 @@ REASON_LABELS: dict[models.AppealReason, str] = {
     models.AppealReason.OTHER: "Other",
 }
 
+# The option labels of its "Review level" select, and the request form's other fields by their
+# AppealRequest.form_fields names (no NPI: the Rx number and fill date name the pharmacy's claim).
+LEVEL_LABELS: dict[models.AppealLevel, str] = {
+    models.AppealLevel.RECONSIDERATION: "Claim reconsideration",
+    models.AppealLevel.FIRST_LEVEL: "Redetermination (level 1)",
+    models.AppealLevel.SECOND_LEVEL: "Second-level review (level 2)",
+    models.AppealLevel.EXTERNAL_REVIEW: "Independent review entity (IRE)",
+}
+FORM_LABELS = {
+    "level": "Review level",
+    "denial_date": "Date of rejection notice",
+    "member_id": "Cardholder ID",
+    "contact_name": "Pharmacy contact",
+    "contact_phone": "Contact phone",
+    "contact_email": "Contact e-mail",
+}
 PATIENT_LABELS = ("Patient name", "Cardholder ID", "Date of birth")
-# every field that shows patient data: who, the prescription (its number, fill date and drug), and
-# the typed explanation
+# every field that shows patient data: who, the prescription (its number, fill date and drug), the
+# typed explanation, and the pharmacy's contact
 PRESCRIPTION_LABELS = ("Rx number", "Fill date", "Drug")
-SENSITIVE_LABELS = (*PATIENT_LABELS, *PRESCRIPTION_LABELS, "Explanation")
+SENSITIVE_LABELS = (*PATIENT_LABELS, *PRESCRIPTION_LABELS, "Explanation", *personal_labels(FORM_LABELS))
 Field = tuple[str, str, bool]  # a search field's label, its value, and whether the value may be recorded
 PAGE = "RxPress PBM page"  # how errors name a page of the work area
 WORK_AREA = "Work area"  # the title of the iframe every lookup and request shows in
@@ -80,6 +97,7 @@ class RxPressPortal(Portal):
         ("Claim status", "Amount billed", "Plan paid", "Patient pay"),
         ("PA number", "PA status", "Effective date", "Expiration date", "Reason"),
         ("Reason for redetermination", "Your reference", "Redetermination letter (PDF)", "Attachments"),
+        FORM_LABELS.values(),
         ("Redetermination number", "Received", "Status"),
     )
     # what the portal shows instead of the page asked for, in the window or in its work area
@@ -201,6 +219,7 @@ class RxPressPortal(Portal):
         self.steps.select(
             form.get_by_label("Reason for redetermination", exact=True), REASON_LABELS[request.reason]
         )
+        self.fill_appeal_form(form, request, FORM_LABELS, LEVEL_LABELS)  # dates as MM/DD/YYYY
         self.steps.fill(form.get_by_label("Explanation", exact=True), request.explanation)
         self.steps.fill(form.get_by_label("Your reference", exact=True), reference, safe=True)
         self.steps.upload(form.get_by_label("Redetermination letter (PDF)", exact=True), [files.letter])

@@ -49,6 +49,7 @@ class LedgerEntry(BaseModel):
     letter_filename: str
     letter_sha256: str
     attachments: tuple[str, ...] = ()
+    form: dict[str, str] = {}  # the appeal form's other fields as received (AppealRequest.form_fields)
     username: str
     received_at: datetime
 

@@ -23,6 +23,9 @@ from sqlalchemy.engine import Engine
 
 from bot.db import Submission, WorkItem
 from bot.errors import ConfigError
+from bot.queue.reads import Reads
+from bot.queue.sql import Database
+from bot.queue.types import ItemSummary
 from bot.recording.store import RunStore
 from scenarios.runs import RunView, view_of
 
@@ -45,6 +48,9 @@ def parse_since(text: str, now: datetime | None = None) -> datetime:
     return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
+DUE_WITHIN = timedelta(days=7)  # an appeal whose filing deadline falls this close is listed first
+
+
 @dataclass
 class ReportData:
     since: datetime
@@ -52,6 +58,7 @@ class ReportData:
     runs: list[RunView] = field(default_factory=list)
     replays: int = 0
     submissions: list[dict[str, Any]] = field(default_factory=list)
+    due: list[ItemSummary] = field(default_factory=list)  # open appeals near their filing deadline
 
     @property
     def failures(self) -> list[RunView]:
@@ -67,10 +74,10 @@ class ReportData:
         return Counter(r.error_kind or "unknown" for r in self.failures)
 
 
-def collect(engine: Engine, since: datetime) -> ReportData:
+def collect(engine: Engine, since: datetime, now: datetime | None = None) -> ReportData:
     store = RunStore(engine)
     rows = store.list(since=since, limit=100_000)
-    data = ReportData(since=since, generated_at=datetime.now(UTC))
+    data = ReportData(since=since, generated_at=now or datetime.now(UTC))
     for row in rows:
         if row.get("replay_of"):
             data.replays += 1
@@ -86,6 +93,8 @@ def collect(engine: Engine, since: datetime) -> ReportData:
     )
     with engine.connect() as conn:
         data.submissions = [dict(r) for r in conn.execute(query).mappings()]
+    due_by = data.generated_at.date() + DUE_WITHIN
+    data.due = Reads(Database(engine)).list(due_by=due_by, limit=1_000)
     return data
 
 
@@ -220,6 +229,23 @@ def _submissions_table(data: ReportData) -> str:
     return f'<table id="submissions"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
 
 
+def _due_table(data: ReportData) -> str:
+    """Open appeals (waiting, at work or with a person) whose filing deadline is near, nearest first."""
+    if not data.due:
+        return f"<p class=muted>no open appeal is due within {DUE_WITHIN.days} days</p>"
+    today = data.generated_at.date()
+    rows = "".join(
+        f"<tr><td>{_e(i.id)}</td><td>{_e(i.payer)}</td><td>{_e(i.account)}</td><td>{_e(i.state)}</td>"
+        f"<td>{_e(i.deadline)}</td><td class='n{' bad' if i.deadline and i.deadline <= today else ''}'>"
+        f"{_e((i.deadline - today).days if i.deadline else '')}</td><td>{_e(i.last_error or '')}</td></tr>"
+        for i in data.due
+    )
+    head = "".join(
+        f"<th>{h}</th>" for h in ("item", "payer", "account", "state", "deadline", "days left", "last error")
+    )
+    return f'<table id="due"><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>'
+
+
 def render(data: ReportData) -> str:
     failed = len(data.failures)
     summary = (
@@ -231,6 +257,7 @@ def render(data: ReportData) -> str:
 <style>{STYLE}</style></head><body>
 <h1>payerbot: portal runs since {_e(_when(data.since))}</h1>
 <p>Generated {_e(_when(data.generated_at))}. {summary}.</p>
+<h2>Appeals due within {DUE_WITHIN.days} days</h2>{_due_table(data)}
 <h2>Runs by payer, kind and outcome</h2>{_counts_table(data)}
 <h2>Failures by error kind</h2>{_errors_table(data)}
 <h2>Failures</h2>{_failures_table(data)}

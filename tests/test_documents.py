@@ -12,7 +12,7 @@ import hashlib
 import stat
 import tempfile
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -397,7 +397,8 @@ def test_the_portal_receives_the_approved_bytes_when_the_original_is_swapped_aft
     signed_in: MeridianPortal, meridian_sandbox: SandboxPortal, docs: Path, scratch: Path
 ) -> None:
     claim = canary_claim(meridian_sandbox.state, "Denied")
-    request = _request(docs).model_copy(update={"claim_number": claim.claim_number})
+    denied = datetime.now(UTC).date() - timedelta(days=10)  # within the payer's filing limit
+    request = _request(docs).model_copy(update={"claim_number": claim.claim_number, "denial_date": denied})
     approved = _digest((docs / "letter.pdf").read_bytes())
     reference = f"PB-swap-{datetime.now(UTC):%H%M%S%f}"
 

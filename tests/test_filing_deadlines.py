@@ -31,6 +31,7 @@ from bot.queue import Queue
 from bot.queue.intake import filing_deadline
 from bot.settings import Settings, load_settings
 from portals import check_request
+from scenarios.report import collect, render
 from tests.queue_support import PAYER, add_account, appeal_payload, claim
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
@@ -303,3 +304,17 @@ def test_the_migrations_match_the_tables(engine: Engine) -> None:
     with engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
     assert [d for d in diff if "deadline" in repr(d)] == []
+
+
+def test_the_report_lists_open_appeals_near_their_deadline_first(dq: Queue, engine: Engine) -> None:
+    add_account(engine, "acct-1")
+    meridian = MERIDIAN_FIRST_LEVEL
+    near = NOW.date() - timedelta(days=meridian - 3)  # three days left
+    far = NOW.date() - timedelta(days=meridian - 30)
+    [soon, later] = dq.enqueue([_appeal(1, denied=near), _appeal(2, denied=far)]).queued
+    data = collect(engine, NOW - timedelta(days=1), now=NOW)
+    assert [i.id for i in data.due] == [soon]
+    page = render(data)
+    row = page[page.index('<table id="due">') :]
+    assert f"<td>{soon}</td>" in row and f"<td>{later}</td>" not in row
+    assert "<td class='n'>3</td>" in row  # days left

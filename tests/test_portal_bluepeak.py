@@ -5,8 +5,10 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -36,19 +38,22 @@ from bot.errors import (
 from bot.login import LoginSecrets
 from bot.mapping import StatusMapper
 from bot.models import (
+    AppealLevel,
     AppealReason,
     AppealRequest,
     ClaimStatusRequest,
     CodeSystem,
+    Contact,
     DocumentRef,
     PaStatusRequest,
+    ServiceDates,
     WorkKind,
 )
 from bot.portal import submit_through_gate
 from bot.status import ClaimRule, PaRule, normalize_wording, normalized
 from bot.steps import StepKind, StepRecorder
 from portals import get_portal
-from portals.bluepeak import BluePeakPortal
+from portals.bluepeak import FORM_LABELS, BluePeakPortal
 from sandbox import PortalState, SandboxAccount
 from sandbox.bluepeak.api import COOKIE, PAGE_SIZE, TERMS_EVERY, recent_claims
 from sandbox.bluepeak.wording import CLAIM_KINDS, PA_KINDS
@@ -104,14 +109,23 @@ def files(tmp_path: Path) -> AppealFiles:
     return AppealFiles(letter=letter, attachments=[notes])
 
 
-def appeal_for(claim_number: str, reason: AppealReason = AppealReason.MEDICAL_NECESSITY) -> AppealRequest:
+def appeal_for(
+    claim_number: str, reason: AppealReason = AppealReason.MEDICAL_NECESSITY, **fields: Any
+) -> AppealRequest:
+    """An appeal with what BluePeak requires (``fields`` add to or replace it): denied ten days ago."""
+    required = {
+        "denial_date": datetime.now(UTC).date() - timedelta(days=10),
+        "member_id": "M00001",
+        "billing_npi": "1234567893",
+    }
     return AppealRequest(
         claim_number=claim_number,
         reason=reason,
         explanation="The CT was ordered after two emergency visits for the same pain.",
         letter=DocumentRef(path="appeal-letter.pdf", sha256=hashlib.sha256(PDF).hexdigest()),
         approved_by="Dana Reviewer",
-        approved_at=datetime(2026, 1, 5, 9, 0, tzinfo=UTC),
+        approved_at=datetime.now(UTC),
+        **{**required, **fields},
     )
 
 
@@ -541,6 +555,10 @@ def test_renamed_dialog_asks_for_the_reference_on_a_second_step(
     page.get_by_role("link", name=claim.claim_number).click()
     page.get_by_role("button", name="Request a review").click()
     dialog = page.get_by_role("dialog")
+    dialog.get_by_label("Request type").select_option(label="First-level appeal")
+    dialog.get_by_label("Denial letter date").fill(f"{datetime.now(UTC).date() - timedelta(days=3)}")
+    dialog.get_by_label("Member ID").fill("M00001")
+    dialog.get_by_label("Billing NPI").fill("1234567893")
     dialog.get_by_label("Appeal type").select_option(label="Something else")
     dialog.get_by_label("Explanation").fill("Sent by hand.")
     dialog.get_by_label("Request letter (PDF)").set_input_files(files.letter)
@@ -553,3 +571,51 @@ def test_renamed_dialog_asks_for_the_reference_on_a_second_step(
     expect(page.get_by_role("status").filter(has_text="Request number: BPA-APL-")).to_be_visible()
     [entry] = bluepeak.state.ledger_entries(reference=reference)
     assert entry.claim_number == claim.claim_number and entry.reason == "other"
+
+
+# -- the appeal dialog's fields and the filing limit ----------------------------------------------------
+
+
+def test_the_ledger_holds_every_field_the_dialog_asks_as_approved(
+    signed_in: BluePeakPortal, bluepeak: SandboxPortal, files: AppealFiles
+) -> None:
+    claim = newest_claim(bluepeak.state, "Not covered")
+    request = appeal_for(
+        claim.claim_number,
+        level=AppealLevel.RECONSIDERATION,
+        service_dates=ServiceDates(from_date=date(2026, 1, 5), to_date=date(2026, 1, 7)),
+        disputed_amount=Decimal("1125.5"),
+        disputed_codes=("CO-50",),  # the dialog asks for none of these four
+        rendering_npi="1245319599",
+        tin="123456789",
+        contact=Contact(name="Pat Biller", email="pat@example.org"),
+    )
+    reference = _reference("fields")
+    signed_in.submit_appeal(request, files, reference, Gate())
+    [entry] = bluepeak.state.ledger_entries(reference=reference)
+    asked = {"level", *FORM_LABELS}
+    sent = {name: value for name, value in request.form_fields().items() if name in asked}
+    assert sent.keys() == asked  # every field the dialog asks was sent
+    for name in sorted(asked):
+        assert (name, entry.form.get(name)) == (name, sent[name])
+    assert entry.form == sent
+    typed = [s.value for s in signed_in.steps.steps if s.kind == StepKind.FILL]
+    assert "M00001" not in typed and "2026-01-05" not in typed  # the member and the care, never written down
+
+
+@pytest.mark.parametrize("level", list(AppealLevel))
+def test_a_late_appeal_is_refused_by_the_dialog_before_the_gate(
+    signed_in: BluePeakPortal, bluepeak: SandboxPortal, files: AppealFiles, level: AppealLevel
+) -> None:
+    claim = newest_claim(bluepeak.state, "Not covered")
+    days = BluePeakPortal.filing_deadline_days[level]
+    late = appeal_for(
+        claim.claim_number, level=level, denial_date=datetime.now(UTC).date() - timedelta(days + 1)
+    )
+    gate, before = Gate(), len(bluepeak.state.ledger)
+    message = f"The filing limit for this appeal has passed ({days} days from the denial)."
+    with pytest.raises(PortalValidationError) as refused:
+        signed_in.submit_appeal(late, files, _reference("late"), gate)
+    assert str(refused.value) == f"BluePeak Benefits refused the appeal: {message}"
+    assert gate.calls == 0 and len(bluepeak.state.ledger) == before
+    assert _clicked(signed_in, "Submit appeal") == 0

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pyotp
@@ -35,18 +37,21 @@ from bot.errors import (
 from bot.login import LoginSecrets
 from bot.mapping import StatusMapper
 from bot.models import (
+    AppealLevel,
     AppealReason,
     AppealRequest,
     ClaimStatusRequest,
     CodeSystem,
+    Contact,
     DocumentRef,
     PaStatusRequest,
+    ServiceDates,
     WorkKind,
 )
 from bot.status import ClaimRule, PaRule, normalize_wording, normalized
 from bot.steps import StepKind, StepRecorder
 from portals import get_portal
-from portals.meridian import MeridianPortal
+from portals.meridian import FORM_LABELS, MeridianPortal
 from sandbox import SandboxAccount
 from sandbox.meridian.wording import CLAIM_KINDS, PA_KINDS
 from tests.claim_truth import assert_reads_as_truth
@@ -99,14 +104,23 @@ def files(tmp_path: Path) -> AppealFiles:
     return AppealFiles(letter=letter, attachments=[notes])
 
 
-def appeal_for(claim_number: str, reason: AppealReason = AppealReason.MEDICAL_NECESSITY) -> AppealRequest:
+def appeal_for(
+    claim_number: str, reason: AppealReason = AppealReason.MEDICAL_NECESSITY, **fields: Any
+) -> AppealRequest:
+    """An appeal with what Meridian requires (``fields`` add to or replace it): denied ten days ago."""
+    required = {
+        "denial_date": datetime.now(UTC).date() - timedelta(days=10),
+        "member_id": "M00001",
+        "billing_npi": "1234567893",
+    }
     return AppealRequest(
         claim_number=claim_number,
         reason=reason,
         explanation="The MRI was ordered after six weeks of failed conservative therapy.",
         letter=DocumentRef(path="appeal-letter.pdf", sha256=hashlib.sha256(PDF).hexdigest()),
         approved_by="Dana Reviewer",
-        approved_at=datetime(2026, 1, 5, 9, 0, tzinfo=UTC),
+        approved_at=datetime.now(UTC),
+        **{**required, **fields},
     )
 
 
@@ -371,7 +385,8 @@ def test_a_wizard_step_that_fails_once_is_posted_again_and_the_appeal_goes_once(
     [entry] = meridian.state.ledger_entries(reference=reference)
     assert result.confirmation_id == entry.appeal_number and gate.calls == 1
     (retry,) = [s for s in signed_in.steps.steps if s.kind == StepKind.RETRY]
-    assert retry.target == "load again, then 1 steps again"  # the wizard restarted, the number typed
+    # the wizard restarted: the number typed, the level chosen, the denial, member and NPI typed again
+    assert retry.target == "load again, then 5 steps again"
     clicks = [s.locator or "" for s in signed_in.steps.steps if s.kind == StepKind.CLICK]
     assert sum("Submit appeal" in c for c in clicks) == 1
 
@@ -469,3 +484,51 @@ def test_sensitive_locators_cover_the_patient_fields(
     signed_in.check_claim_status(ClaimStatusRequest(claim_number=claim.claim_number))
     shown = {text for loc in signed_in.sensitive_locators() for text in loc.all_inner_texts()}
     assert shown >= {claim.patient.name, claim.patient.member_id, f"{claim.patient.date_of_birth:%m/%d/%Y}"}
+
+
+# -- the appeal form's fields and the filing limit ----------------------------------------------------
+
+
+def test_the_ledger_holds_every_field_the_wizard_asks_as_approved(
+    signed_in: MeridianPortal, meridian: SandboxPortal, files: AppealFiles
+) -> None:
+    claim = canary_claim(meridian.state, "Denied")
+    request = appeal_for(
+        claim.claim_number,
+        level=AppealLevel.SECOND_LEVEL,
+        service_dates=ServiceDates(from_date=date(2026, 1, 5), to_date=date(2026, 1, 7)),
+        disputed_codes=("CO-50", "N115"),
+        disputed_amount=Decimal("1125.5"),
+        rendering_npi="1245319599",  # the form asks for neither of these two, nor a contact
+        tin="123456789",
+        contact=Contact(name="Pat Biller", phone="555-0100"),
+    )
+    reference = _reference("fields")
+    signed_in.submit_appeal(request, files, reference, Gate())
+    [entry] = meridian.state.ledger_entries(reference=reference)
+    asked = {"level", *FORM_LABELS}
+    sent = {name: value for name, value in request.form_fields().items() if name in asked}
+    assert sent.keys() == asked  # every field the wizard asks was sent
+    for name in sorted(asked):
+        assert (name, entry.form.get(name)) == (name, sent[name])
+    assert entry.form == sent
+    typed = [s.value for s in signed_in.steps.steps if s.kind == StepKind.FILL]
+    assert "M00001" not in typed and "01/05/2026" not in typed  # the member and the care, never written down
+    assert "1234567893" in typed
+
+
+@pytest.mark.parametrize("level", list(AppealLevel))
+def test_a_late_appeal_is_refused_at_the_claim_step_before_the_gate(
+    signed_in: MeridianPortal, meridian: SandboxPortal, files: AppealFiles, level: AppealLevel
+) -> None:
+    claim = canary_claim(meridian.state, "Denied")
+    days = MeridianPortal.filing_deadline_days[level]
+    late = appeal_for(
+        claim.claim_number, level=level, denial_date=datetime.now(UTC).date() - timedelta(days + 1)
+    )
+    gate, before = Gate(), len(meridian.state.ledger)
+    with pytest.raises(
+        PortalValidationError, match=rf"filing limit .* within {days} days of the denial date"
+    ):
+        signed_in.submit_appeal(late, files, _reference("late"), gate)
+    assert gate.calls == 0 and len(meridian.state.ledger) == before

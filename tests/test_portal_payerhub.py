@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from playwright.sync_api import Page
@@ -25,24 +26,28 @@ from bot.evidence import screenshot_mask
 from bot.login import LoginSecrets
 from bot.mapping import StatusMapper
 from bot.models import (
+    AppealLevel,
     AppealReason,
     AppealRequest,
     ClaimStatusRequest,
+    Contact,
     DocumentRef,
     PaStatusRequest,
+    ServiceDates,
     WorkKind,
 )
 from bot.steps import StepKind, StepRecorder
 from portals import get_portal
-from portals.payerhub import PayerHubPortal
+from portals.payerhub import FORM_LABELS, LEVEL_LABELS, PayerHubPortal
 from sandbox import SandboxAccount
 from sandbox.data import Claim
-from sandbox.payerhub.wording import PLANS
+from sandbox.payerhub.wording import APPEAL_LEVELS, PLANS, WORDS
 from tests.claim_truth import assert_reads_as_truth
 from tests.fixtures.sandbox import SandboxPortal, canary_claim, login_secrets
 
 PDF = b"%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
 BLUE, CARDINAL, SUMMIT = (p.name for p in PLANS)
+NPI = "1234567893"  # the CMS example NPI: its Luhn check digit is right
 
 
 @pytest.fixture
@@ -72,7 +77,14 @@ def files(tmp_path: Path) -> AppealFiles:
     return AppealFiles(letter=letter, attachments=[notes])
 
 
-def appeal_for(claim: Claim, plan: str | None = None) -> AppealRequest:
+def appeal_for(claim: Claim, plan: str | None = None, **fields: Any) -> AppealRequest:
+    """An appeal with what PayerHub's claim step requires (a first-level appeal of a denial ten days
+    old, the member, the billing NPI), and any other ``fields`` of AppealRequest."""
+    required = {
+        "denial_date": datetime.now(UTC).date() - timedelta(days=10),
+        "member_id": claim.patient.member_id,
+        "billing_npi": NPI,
+    }
     return AppealRequest(
         claim_number=claim.claim_number,
         plan=plan or claim.plan,
@@ -80,7 +92,8 @@ def appeal_for(claim: Claim, plan: str | None = None) -> AppealRequest:
         explanation="The claim was billed with the right code; see the letter.",
         letter=DocumentRef(path="reconsideration-letter.pdf", sha256=hashlib.sha256(PDF).hexdigest()),
         approved_by="Dana Reviewer",
-        approved_at=datetime(2026, 1, 5, 9, 0, tzinfo=UTC),
+        approved_at=datetime.now(UTC) - timedelta(hours=1),
+        **{**required, **fields},
     )
 
 
@@ -313,3 +326,56 @@ def test_the_claim_results_mask_their_patient_columns_and_a_renamed_column_masks
     page.get_by_role("columnheader", name="Patient name").evaluate("th => { th.textContent = 'Member' }")
     # a header it does not know: the page is masked whole (the content area after the patient fields)
     assert len(screenshot_mask(page, signed_in)) == len(signed_in.sensitive_locators()) + 1
+
+
+# -- the claim step's other fields, and the filing limit ----------------------------------------------
+
+
+def test_the_sandboxs_levels_and_filing_limits_agree_with_the_portal_module() -> None:
+    """Written apart (the plans' rule in the sandbox's wording, the bot's in its declaration)."""
+    sandbox_limits = {AppealLevel(canonical): days for _, _, canonical, days in APPEAL_LEVELS}
+    assert sandbox_limits == PayerHubPortal.filing_deadline_days
+    assert {AppealLevel(canonical): label for _, label, canonical, _ in APPEAL_LEVELS} == LEVEL_LABELS
+    assert {name: WORDS[name] for name in FORM_LABELS} == FORM_LABELS
+
+
+def test_a_reconsideration_carries_every_field_the_claim_step_asks_and_the_ledger_keeps_them(
+    signed_in: PayerHubPortal, payerhub_sandbox: SandboxPortal, files: AppealFiles
+) -> None:
+    claim = canary_claim(payerhub_sandbox.state, "Finalized - denied", plan=CARDINAL)
+    request = appeal_for(
+        claim,
+        level=AppealLevel.RECONSIDERATION,
+        service_dates=ServiceDates(
+            from_date=claim.service_date, to_date=claim.service_date + timedelta(days=2)
+        ),
+        disputed_amount="1125.5",
+        disputed_codes=("CO-50",),  # asked nowhere on PayerHub's form: not typed, not received
+        contact=Contact(name="Pat Chen", email="pat@clinic.example"),
+    )
+    reference = _reference("fields")
+    signed_in.submit_appeal(request, files, reference, Gate())
+    [entry] = payerhub_sandbox.state.ledger_entries(reference=reference)
+    asked = {name: value for name, value in request.form_fields().items() if name in FORM_LABELS}
+    assert set(asked) == set(FORM_LABELS)  # the request fills every field the form asks
+    for name, value in asked.items():
+        assert entry.form.get(name) == value, name
+    assert entry.form == asked
+    assert entry.form["disputed_amount"] == "1125.50" and entry.form["level"] == "reconsideration"
+    typed = [s.value or "" for s in signed_in.steps.steps if s.kind == StepKind.FILL]
+    for personal in (claim.patient.member_id, f"{claim.service_date:%m/%d/%Y}"):
+        assert personal not in typed  # typed as values to scrub, never written into the steps
+
+
+def test_a_late_reconsideration_is_refused_at_the_claim_step_before_the_gate(
+    signed_in: PayerHubPortal, payerhub_sandbox: SandboxPortal, files: AppealFiles
+) -> None:
+    claim = canary_claim(payerhub_sandbox.state, "Finalized - denied", plan=BLUE)
+    days = PayerHubPortal.filing_deadline_days[AppealLevel.SECOND_LEVEL]
+    late = datetime.now(UTC).date() - timedelta(days=days + 1)
+    gate, before = Gate(), len(payerhub_sandbox.state.ledger)
+    request = appeal_for(claim, level=AppealLevel.SECOND_LEVEL, denial_date=late)
+    with pytest.raises(PortalValidationError, match=r"filing limit for this request has passed \(60 days"):
+        signed_in.submit_appeal(request, files, _reference("late"), gate)
+    assert gate.calls == 0
+    assert len(payerhub_sandbox.state.ledger) == before

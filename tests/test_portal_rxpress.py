@@ -6,6 +6,7 @@ import hashlib
 import json
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -36,10 +37,12 @@ from bot.evidence import capture_evidence
 from bot.login import LoginSecrets, SecondFactorKind
 from bot.mapping import StatusMapper
 from bot.models import (
+    AppealLevel,
     AppealReason,
     AppealRequest,
     ClaimStatusRequest,
     CodeSystem,
+    Contact,
     DocumentRef,
     PaStatusRequest,
     WorkKind,
@@ -48,11 +51,11 @@ from bot.redact import Redactor
 from bot.status import ClaimRule, PaRule, normalize_wording, normalized
 from bot.steps import StepKind, StepRecorder
 from portals import get_portal
-from portals.rxpress import RxPressPortal
+from portals.rxpress import FORM_LABELS, LEVEL_LABELS, RxPressPortal
 from sandbox import SandboxAccount
 from sandbox.data import Claim
 from sandbox.rxpress.formats import drug_of
-from sandbox.rxpress.wording import CLAIM_KINDS, PA_KINDS
+from sandbox.rxpress.wording import CLAIM_KINDS, PA_KINDS, REVIEW_LEVELS, WORDS
 from tests.claim_truth import assert_reads_as_truth
 from tests.fixtures.sandbox import SandboxPortal, canary_claim, inbox_secrets
 
@@ -109,8 +112,14 @@ def claim_request(claim: Claim) -> ClaimStatusRequest:
 
 
 def appeal_for(
-    claim_number: str, fill_date: date, reason: AppealReason = AppealReason.MEDICAL_NECESSITY
+    claim_number: str,
+    fill_date: date,
+    reason: AppealReason = AppealReason.MEDICAL_NECESSITY,
+    **fields: Any,
 ) -> AppealRequest:
+    """An appeal with what RxPress's form requires (a first-level review of a rejection ten days
+    old, the cardholder), and any other ``fields`` of AppealRequest."""
+    today = datetime.now(UTC).date()
     return AppealRequest(
         claim_number=claim_number,
         fill_date=fill_date,
@@ -118,12 +127,15 @@ def appeal_for(
         explanation="Two formulary alternatives failed; see the prescriber's letter.",
         letter=DocumentRef(path="redetermination-letter.pdf", sha256=hashlib.sha256(PDF).hexdigest()),
         approved_by="Dana Reviewer",
-        approved_at=datetime(2026, 1, 5, 9, 0, tzinfo=UTC),
+        approved_at=datetime.now(UTC) - timedelta(hours=1),
+        **{"denial_date": today - timedelta(days=10), "member_id": "CH0042", **fields},
     )
 
 
-def appeal_of(claim: Claim, reason: AppealReason = AppealReason.MEDICAL_NECESSITY) -> AppealRequest:
-    return appeal_for(claim.claim_number, claim.service_date, reason)
+def appeal_of(
+    claim: Claim, reason: AppealReason = AppealReason.MEDICAL_NECESSITY, **fields: Any
+) -> AppealRequest:
+    return appeal_for(claim.claim_number, claim.service_date, reason, **fields)
 
 
 class Gate:
@@ -546,3 +558,53 @@ def test_sensitive_locators_cover_the_patient_fields_in_the_work_area(
     patient = claim.patient
     assert shown >= {patient.name, patient.member_id, f"{patient.date_of_birth:%m/%d/%Y}"}
     assert page.screenshot(mask=masks, mask_color="#000000")  # masks reach into the frame
+
+
+# -- the form's other fields, and the filing limit ----------------------------------------------------
+
+
+def test_the_sandboxs_levels_and_filing_limits_agree_with_the_portal_module() -> None:
+    """Written apart (the plan's rule in the sandbox's wording, the bot's in its declaration)."""
+    sandbox_limits = {AppealLevel(canonical): days for _, _, canonical, days in REVIEW_LEVELS}
+    assert sandbox_limits == RxPressPortal.filing_deadline_days
+    assert {AppealLevel(canonical): label for _, label, canonical, _ in REVIEW_LEVELS} == LEVEL_LABELS
+    assert {name: WORDS[name] for name in FORM_LABELS} == FORM_LABELS
+
+
+def test_a_redetermination_carries_every_field_the_form_asks_and_the_ledger_keeps_them(
+    signed_in: RxPressPortal, rxpress: SandboxPortal, files: AppealFiles
+) -> None:
+    claim = canary_claim(rxpress.state, "REJECTED", ncpdp=("70",))
+    request = appeal_of(
+        claim,
+        level=AppealLevel.SECOND_LEVEL,
+        member_id="ZQ55501234",
+        contact=Contact(name="Pat Chen", phone="(555) 010-0199", email="pat@pharmacy.example"),
+        billing_npi="1234567893",  # RxPress asks no NPI: not typed, not received
+        disputed_amount="84.20",
+    )
+    reference = _reference("fields")
+    signed_in.submit_appeal(request, files, reference, Gate())
+    [entry] = rxpress.state.ledger_entries(reference=reference)
+    asked = {name: value for name, value in request.form_fields().items() if name in FORM_LABELS}
+    assert set(asked) == set(FORM_LABELS)  # the request fills every field the form asks
+    for name, value in asked.items():
+        assert entry.form.get(name) == value, name
+    assert entry.form == asked
+    typed = recorded(signed_in)
+    for personal in ("ZQ55501234", "Pat Chen", "(555) 010-0199", "pat@pharmacy.example"):
+        assert personal not in typed  # typed as values to scrub, never written into the steps
+
+
+def test_a_late_redetermination_is_refused_on_the_form_before_the_gate(
+    signed_in: RxPressPortal, rxpress: SandboxPortal, files: AppealFiles
+) -> None:
+    claim = canary_claim(rxpress.state, "REJECTED", ncpdp=("70",))
+    late = datetime.now(UTC).date() - timedelta(
+        days=RxPressPortal.filing_deadline_days[AppealLevel.FIRST_LEVEL] + 1
+    )
+    gate, before = Gate(), len(rxpress.state.ledger)
+    with pytest.raises(PortalValidationError, match=r"filing limit for this request has passed \(65 days"):
+        signed_in.submit_appeal(appeal_of(claim, denial_date=late), files, _reference("late"), gate)
+    assert gate.calls == 0
+    assert len(rxpress.state.ledger) == before

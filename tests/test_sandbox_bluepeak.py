@@ -8,6 +8,8 @@ import json
 import re
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 import pytest
@@ -15,9 +17,10 @@ import pytest
 from bot.codelists import shipped_codelists
 from bot.models import CodeSystem
 from bot.status import HCR01, ClaimRule, Hcr01
+from portals.bluepeak import BluePeakPortal
 from sandbox import SandboxAccount
 from sandbox.bluepeak.api import PAGE_SIZE, TERMS_EVERY, recent_claims, record_id
-from sandbox.bluepeak.wording import CLAIM_KINDS, PA_KINDS, SECURITY_QUESTIONS
+from sandbox.bluepeak.wording import APPEAL_LEVELS, CLAIM_KINDS, FILING_LIMITS, PA_KINDS, SECURITY_QUESTIONS
 from tests.fixtures.sandbox import SandboxPortal, canary_claim
 
 PDF = b"%PDF-1.4\n% sandbox test letter\n"
@@ -56,12 +59,30 @@ def get(client: httpx.Client, path: str, **params: object) -> httpx.Response:
     return response
 
 
-def submit(client: httpx.Client, claim_number: str, reference: str, letter: bytes = PDF) -> httpx.Response:
+def days_ago(days: int) -> str:
+    return (datetime.now(UTC).date() - timedelta(days=days)).isoformat()
+
+
+def required(**fields: str) -> dict[str, str]:
+    """The appeal fields BluePeak requires (``fields`` add to or replace them)."""
+    form = {
+        "level": "appeal-1",
+        "denial_date": days_ago(10),
+        "member_id": "M00001",
+        "billing_npi": "1234567893",
+    }
+    return {**form, **fields}
+
+
+def submit(
+    client: httpx.Client, claim_number: str, reference: str, letter: bytes = PDF, **fields: str
+) -> httpx.Response:
     data = {
         "claim": record_id(claim_number),
         "reason": "coding",
         "explanation": "Modifier 25 was documented.",
         "reference": reference,
+        **required(**fields),
     }
     files = [
         ("letter", ("letter.pdf", letter, "application/pdf")),
@@ -430,6 +451,7 @@ def test_slow_confirmation_records_before_it_answers_and_latency_slows_the_api(
                 "reason": "other",
                 "explanation": "x",
                 "reference": "REF-BP-SLOW",
+                **required(),
             },
             files={"letter": ("l.pdf", PDF, "application/pdf")},
             timeout=0.3,
@@ -469,3 +491,84 @@ def test_seeded_codes_are_active_codes_of_the_shipped_lists(bluepeak: SandboxPor
             found = lists.get(system, code)
             assert found is not None and found.active, f"{system} {code}"
     assert all(c["carc"] for c in claims if c["category"] == "F2")
+
+
+# -- the appeal dialog's fields and the filing limit ------------------------------------------------
+
+
+def test_the_appeal_records_every_dialog_field_in_the_ledger_normalized(
+    client: httpx.Client, bluepeak: SandboxPortal, bluepeak_account: SandboxAccount
+) -> None:
+    claim = canary_claim(bluepeak.state, "Not covered")
+    sign_in(client, bluepeak_account)
+    fields = {
+        "level": "recon",
+        "service_from": "2026-01-05",
+        "service_to": "2026-01-07",
+        "disputed_amount": "$1,125.5",
+    }
+    assert submit(client, claim.claim_number, "REF-BP-FORM", **fields).status_code == 201
+    [entry] = bluepeak.state.ledger_entries(reference="REF-BP-FORM")
+    assert entry.form == {
+        "level": "reconsideration",
+        "denial_date": days_ago(10),
+        "member_id": "M00001",
+        "service_from": "2026-01-05",
+        "service_to": "2026-01-07",
+        "billing_npi": "1234567893",
+        "disputed_amount": "1125.50",
+    }
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"level": ""}, "Choose the review type"),
+        ({"level": "appeal-9"}, "Choose a review type from the list"),
+        ({"denial_date": ""}, "Enter the date of denial"),
+        ({"denial_date": "01/05/2026"}, "Date of denial is not a date"),
+        ({"denial_date": days_ago(-2)}, "The date of denial cannot be in the future"),
+        ({"member_id": ""}, "Enter the member ID"),
+        ({"member_id": "#"}, "Enter the member ID as it appears on the member's card"),
+        ({"billing_npi": ""}, "Enter the billing NPI"),
+        ({"billing_npi": "12345"}, "The billing NPI must be 10 digits"),
+        ({"service_from": "2026-01-07", "service_to": "2026-01-05"}, "cannot be before the service date"),
+        ({"disputed_amount": "lots"}, "Enter the amount disputed in dollars and cents"),
+    ],
+)
+def test_the_appeal_refuses_a_missing_or_invalid_field_in_its_own_words(
+    client: httpx.Client,
+    bluepeak: SandboxPortal,
+    bluepeak_account: SandboxAccount,
+    fields: dict[str, Any],
+    message: str,
+) -> None:
+    claim = canary_claim(bluepeak.state, "Not covered")
+    sign_in(client, bluepeak_account)
+    answer = submit(client, claim.claim_number, "REF-BP-BAD", **fields)
+    assert answer.status_code == 422 and message in answer.json()["message"]
+    assert bluepeak.state.ledger_entries(reference="REF-BP-BAD") == []
+
+
+@pytest.mark.parametrize(("value", "level"), [(value, level) for value, _, level in APPEAL_LEVELS])
+def test_a_late_appeal_is_refused_with_bluepeaks_filing_limit_and_nothing_is_recorded(
+    client: httpx.Client, bluepeak: SandboxPortal, bluepeak_account: SandboxAccount, value: str, level: str
+) -> None:
+    claim = canary_claim(bluepeak.state, "Not covered")
+    sign_in(client, bluepeak_account)
+    days = FILING_LIMITS[level]
+    late = submit(client, claim.claim_number, "REF-BP-LATE", level=value, denial_date=days_ago(days + 1))
+    assert late.status_code == 422
+    assert late.json() == {
+        "error": "filing_limit",
+        "message": f"The filing limit for this appeal has passed ({days} days from the denial).",
+    }
+    assert bluepeak.state.ledger_entries(reference="REF-BP-LATE") == []
+    on_time = submit(client, claim.claim_number, "REF-BP-LAST-DAY", level=value, denial_date=days_ago(days))
+    assert on_time.status_code == 201  # the last day of the limit is still in time
+
+
+def test_the_sandboxs_filing_limits_agree_with_the_portal_modules_deadlines() -> None:
+    """Written apart (the payer's words in the sandbox, the bot's declaration in the module)."""
+    assert dict(BluePeakPortal.filing_deadline_days) == FILING_LIMITS
+    assert {level for _, _, level in APPEAL_LEVELS} == set(FILING_LIMITS)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import re
 import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 import pyotp
@@ -13,8 +15,9 @@ import pytest
 from bot.codelists import shipped_codelists
 from bot.models import CodeSystem
 from bot.status import CERTIFIED, HCR01, ClaimRule, Hcr01
+from portals.meridian import MeridianPortal
 from sandbox import SandboxAccount
-from sandbox.meridian.wording import CLAIM_KINDS, PA_KINDS
+from sandbox.meridian.wording import APPEAL_LEVELS, CLAIM_KINDS, FILING_LIMITS, PA_KINDS
 from tests.fixtures.sandbox import SandboxPortal, canary_claim
 
 PDF = b"%PDF-1.4\n% sandbox test letter\n"
@@ -44,8 +47,18 @@ def sign_in(client: httpx.Client, account: SandboxAccount, code: str | None = No
     )
 
 
-def submit_appeal(client: httpx.Client, claim_number: str, reference: str) -> httpx.Response:
-    assert client.post("/appeals/new", data={"claim_number": claim_number}).status_code == 303
+def us(days_ago: int) -> str:
+    return f"{datetime.now(UTC).date() - timedelta(days=days_ago):%m/%d/%Y}"
+
+
+def claim_step(claim_number: str, **fields: str) -> dict[str, str]:
+    """The claim step's form: the claim, and the appeal fields Meridian requires (``fields`` replace them)."""
+    form = {"level": "L1", "denial_date": us(10), "member_id": "M00001", "billing_npi": "1234567893"}
+    return {"claim_number": claim_number, **form, **fields}
+
+
+def submit_appeal(client: httpx.Client, claim_number: str, reference: str, **fields: str) -> httpx.Response:
+    assert client.post("/appeals/new", data=claim_step(claim_number, **fields)).status_code == 303
     form = {"reason": "CE", "explanation": "Modifier 25 was documented.", "reference": reference}
     assert client.post("/appeals/new/reason", data=form).status_code == 303
     files = {
@@ -191,7 +204,7 @@ def test_wizard_refuses_a_letter_that_is_not_a_pdf(
 ) -> None:
     claim = canary_claim(meridian.state, "Denied")
     sign_in(client, meridian_account)
-    client.post("/appeals/new", data={"claim_number": claim.claim_number})
+    client.post("/appeals/new", data=claim_step(claim.claim_number))
     client.post("/appeals/new/reason", data={"reason": "MN", "explanation": "x", "reference": "REF-NOPDF"})
     page = client.post(
         "/appeals/new/documents", files={"letter": ("letter.docx", b"PK\x03\x04", "application/pdf")}
@@ -314,7 +327,7 @@ def test_slow_confirmation_records_before_it_answers(
 ) -> None:
     claim = canary_claim(meridian.state, "Denied")
     sign_in(client, meridian_account)
-    client.post("/appeals/new", data={"claim_number": claim.claim_number})
+    client.post("/appeals/new", data=claim_step(claim.claim_number))
     client.post("/appeals/new/reason", data={"reason": "MN", "explanation": "x", "reference": "REF-SLOW"})
     client.post("/appeals/new/documents", files={"letter": ("l.pdf", PDF, "application/pdf")})
     meridian.state.update_knobs(slow_confirmation_ms=2000)
@@ -403,3 +416,99 @@ def test_seeded_carc_and_rarc_codes_are_active_codes_of_the_shipped_lists(meridi
             assert found is not None and found.active, f"{system} {code}"
     denied = [c for c in claims if c["category"] == "F2"]
     assert denied and all(c["carc"] for c in denied)
+
+
+# -- the appeal form's fields and the filing limit --------------------------------------------------
+
+
+def test_the_claim_step_records_every_appeal_field_in_the_ledger_normalized(
+    client: httpx.Client, meridian: SandboxPortal, meridian_account: SandboxAccount
+) -> None:
+    claim = canary_claim(meridian.state, "Denied")
+    sign_in(client, meridian_account)
+    fields = {
+        "level": "L2",
+        "denial_date": us(30),
+        "service_from": "01/05/2026",
+        "service_to": "01/07/2026",
+        "disputed_codes": "co-50 N115",
+        "disputed_amount": "$1,125.5",
+    }
+    assert submit_appeal(client, claim.claim_number, "REF-FORM-1", **fields).status_code == 200
+    [entry] = ledger(meridian, "REF-FORM-1")
+    denied = datetime.now(UTC).date() - timedelta(days=30)
+    assert entry["form"] == {
+        "level": "second_level",
+        "denial_date": denied.isoformat(),
+        "member_id": "M00001",
+        "service_from": "2026-01-05",
+        "service_to": "2026-01-07",
+        "billing_npi": "1234567893",
+        "disputed_codes": "CO-50, N115",
+        "disputed_amount": "1125.50",
+    }
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"level": ""}, "Choose the appeal level"),
+        ({"level": "L9"}, "Choose the appeal level"),
+        ({"denial_date": ""}, "Enter the denial date"),
+        ({"denial_date": "2026-01-05"}, "Enter the denial date as MM/DD/YYYY"),
+        ({"denial_date": us(-3)}, "The denial date cannot be in the future"),
+        ({"member_id": ""}, "Enter the member ID"),
+        ({"billing_npi": ""}, "Enter the billing provider NPI"),
+        ({"billing_npi": "123456789"}, "The billing provider NPI must be 10 digits"),
+        ({"service_from": "13/45/2026"}, "Enter the service date as MM/DD/YYYY"),
+        ({"service_from": "01/07/2026", "service_to": "01/05/2026"}, "cannot be before the service date"),
+        ({"disputed_amount": "a lot"}, "Enter the amount in dispute in dollars and cents"),
+        ({"disputed_codes": "fifty"}, "Enter the denial codes as CARC or RARC codes"),
+    ],
+)
+def test_the_claim_step_refuses_a_missing_or_invalid_field_in_its_own_words(
+    client: httpx.Client,
+    meridian: SandboxPortal,
+    meridian_account: SandboxAccount,
+    fields: dict[str, Any],
+    message: str,
+) -> None:
+    claim = canary_claim(meridian.state, "Denied")
+    sign_in(client, meridian_account)
+    page = client.post("/appeals/new", data=claim_step(claim.claim_number, **fields))
+    assert page.status_code == 200 and message in text_of(page)  # the claim step again, with its alert
+    assert client.get("/appeals/new/reason").headers["location"] == "/appeals/new"
+
+
+@pytest.mark.parametrize(("value", "label", "level"), APPEAL_LEVELS)
+def test_a_late_appeal_is_refused_with_meridians_filing_limit_and_nothing_is_recorded(
+    client: httpx.Client,
+    meridian: SandboxPortal,
+    meridian_account: SandboxAccount,
+    value: str,
+    label: str,
+    level: str,
+) -> None:
+    claim = canary_claim(meridian.state, "Denied")
+    sign_in(client, meridian_account)
+    limit = FILING_LIMITS[level]
+    before = len(meridian.state.ledger)
+    late = client.post(
+        "/appeals/new", data=claim_step(claim.claim_number, level=value, denial_date=us(limit + 1))
+    )
+    assert (
+        f"The filing limit for this appeal has passed: {label} requests must be received within {limit} days"
+        " of the denial date." in text_of(late)
+    )
+    assert client.get("/appeals/new/reason").headers["location"] == "/appeals/new"  # no step further
+    on_time = client.post(
+        "/appeals/new", data=claim_step(claim.claim_number, level=value, denial_date=us(limit))
+    )
+    assert on_time.status_code == 303  # the last day of the limit is still in time
+    assert len(meridian.state.ledger) == before
+
+
+def test_the_sandboxs_filing_limits_agree_with_the_portal_modules_deadlines() -> None:
+    """Written apart (the payer's words in the sandbox, the bot's declaration in the module)."""
+    assert {level: days for level, days in MeridianPortal.filing_deadline_days.items()} == FILING_LIMITS
+    assert {level for _, _, level in APPEAL_LEVELS} == set(FILING_LIMITS)

@@ -8,7 +8,7 @@ import hashlib
 import re
 import time
 from collections.abc import Iterator, Mapping
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -123,13 +123,29 @@ def find(hub: Hub, claim: Claim) -> httpx.Response:
     return hub.post("btnView", command="Select$0")
 
 
+def claim_step(**changes: str) -> dict[str, str]:
+    """What the claim step asks beside the number, by control id: valid (a first-level appeal of a
+    denial ten days old, every optional field given) unless ``changes`` says otherwise."""
+    today = datetime.now(UTC).date()
+    return {
+        "ddlLevel": "APPEAL1",
+        "txtDenialDate": us(today - timedelta(days=10)),
+        "txtMemberId": "BLH004200017",
+        "txtBillingNpi": "1234567893",
+        "txtServiceFrom": us(today - timedelta(days=40)),
+        "txtServiceTo": us(today - timedelta(days=38)),
+        "txtDisputedAmount": "$1,125.5",
+        **changes,
+    }
+
+
 def fill_request(
     hub: Hub, claim: Claim, reference: str, *, letter: bytes = PDF, certify: bool = True
 ) -> dict[str, Any]:
     """Choose the plan, find the claim; the request's fields for "Submit request"."""
     assert claim.plan
     choose_plan(hub, REQUEST, claim.plan)
-    found = hub.post("btnFindClaim", {"txtClaimNumber": claim.claim_number})
+    found = hub.post("btnFindClaim", {"txtClaimNumber": claim.claim_number, **claim_step()})
     assert "Reason for reconsideration" in text_of(found), text_of(found)
     fields = {
         "ddlReason": "CODING",
@@ -627,7 +643,9 @@ def test_renamed_redesign_changes_labels_and_moves_the_plan_into_the_search(
     assert "Matching claims" in text_of(found) and "Payer claim ID" in text_of(found)
     assert _rows(found) == [] and f'aria-label="Open claim {claim.claim_number}"' in found.text
     hub.get(REQUEST)
-    hub.post("btnFindClaim", {"ddlPlan": PLAN_ID[CARDINAL], "txtClaimNumber": claim.claim_number})
+    hub.post(
+        "btnFindClaim", {"ddlPlan": PLAN_ID[CARDINAL], "txtClaimNumber": claim.claim_number, **claim_step()}
+    )
     assert 'value="Send reconsideration"' in hub.html()
     fields = {
         "ddlReason": "MEDNEC",
@@ -735,6 +753,10 @@ def test_a_stale_tab_posts_back_to_the_error_page_and_a_reconsideration_uploads_
     page.get_by_label("Health plan", exact=True).select_option(label=CARDINAL)
     page.get_by_role("button", name="Select plan", exact=True).click()
     page.get_by_label("Claim number", exact=True).fill(claim.claim_number)
+    page.get_by_label("Appeal level", exact=True).select_option(label="Reconsideration")
+    page.get_by_label("Denial date", exact=True).fill(us(datetime.now(UTC).date()))
+    page.get_by_label("Member ID", exact=True).fill(claim.patient.member_id)
+    page.get_by_label("Billing provider NPI", exact=True).fill("1234567893")
     page.get_by_role("button", name="Find claim", exact=True).click()
     page.get_by_label("Reason for reconsideration", exact=True).select_option(
         label="Medical necessity review"
@@ -751,3 +773,127 @@ def test_a_stale_tab_posts_back_to_the_error_page_and_a_reconsideration_uploads_
     [entry] = payerhub_sandbox.state.ledger_entries(reference="PH-REF-BROWSER")
     assert entry.appeal_number == number and entry.letter_sha256 == hashlib.sha256(PDF).hexdigest()
     assert entry.reason == "medical_necessity"
+
+
+# -- what the claim step asks: level, denial date, member, billing NPI, dates of service, amount -----
+
+
+def find_for_request(hub: Hub, claim: Claim, **changes: str) -> httpx.Response:
+    assert claim.plan
+    choose_plan(hub, REQUEST, claim.plan)
+    return hub.post("btnFindClaim", {"txtClaimNumber": claim.claim_number, **claim_step(**changes)})
+
+
+def test_the_ledger_keeps_every_field_of_the_claim_step_under_the_shared_names(
+    hub: Hub, payerhub_sandbox: SandboxPortal, payerhub_account: SandboxAccount
+) -> None:
+    claim = denied(payerhub_sandbox)
+    sign_in(hub, payerhub_account)
+    today = datetime.now(UTC).date()
+    request = fill_request(hub, claim, "PH-FORM-1")
+    shown = text_of(hub.last) if hub.last else ""
+    assert (
+        "Appeal level First-level appeal" in shown
+        and f"Denial date {us(today - timedelta(days=10))}" in shown
+    )
+    hub.post("btnSubmit", request["fields"], files=request["files"])
+    [entry] = payerhub_sandbox.state.ledger_entries(reference="PH-FORM-1")
+    assert entry.form == {
+        "level": "first_level",
+        "denial_date": (today - timedelta(days=10)).isoformat(),  # typed MM/DD/YYYY, kept ISO
+        "member_id": "BLH004200017",
+        "billing_npi": "1234567893",
+        "service_from": (today - timedelta(days=40)).isoformat(),
+        "service_to": (today - timedelta(days=38)).isoformat(),
+        "disputed_amount": "1125.50",  # typed "$1,125.5"
+    }
+    # the dates of service and the amount are optional: a request without them keeps none
+    blank = {"txtServiceFrom": "", "txtServiceTo": "", "txtDisputedAmount": ""}
+    find_for_request(hub, claim, ddlLevel="EXTERNAL", **blank)
+    hub.post("btnSubmit", {**request["fields"], "txtReference": "PH-FORM-2"}, files=request["files"])
+    [kept] = payerhub_sandbox.state.ledger_entries(reference="PH-FORM-2")
+    assert set(kept.form) == {"level", "denial_date", "member_id", "billing_npi"}
+    assert kept.form["level"] == "external_review"
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"ddlLevel": ""}, "Select an appeal level."),
+        ({"txtDenialDate": ""}, "Enter the denial date as MM/DD/YYYY."),
+        ({"txtDenialDate": "31/12/2026"}, "Enter the denial date as MM/DD/YYYY."),
+        ({"txtDenialDate": "12/31/2099"}, "The denial date cannot be in the future."),
+        ({"txtMemberId": ""}, "Enter the member ID."),
+        ({"txtBillingNpi": ""}, "The billing provider NPI must be 10 digits."),
+        ({"txtBillingNpi": "123456789"}, "The billing provider NPI must be 10 digits."),
+        ({"txtBillingNpi": "12345678AB"}, "The billing provider NPI must be 10 digits."),
+        ({"txtServiceFrom": "last week"}, "Enter the dates of service as MM/DD/YYYY."),
+        ({"txtServiceFrom": "", "txtServiceTo": "01/02/2026"}, "Enter the first date of service."),
+        ({"txtServiceFrom": "01/03/2026", "txtServiceTo": "01/02/2026"}, "The last date of service cannot"),
+        ({"txtDisputedAmount": "12.345"}, "Enter the amount in dispute in dollars and cents."),
+        ({"txtDisputedAmount": "-5"}, "Enter the amount in dispute in dollars and cents."),
+    ],
+)
+def test_a_missing_or_invalid_field_is_refused_in_payerhub_words_at_the_claim_step(
+    hub: Hub,
+    payerhub_sandbox: SandboxPortal,
+    payerhub_account: SandboxAccount,
+    changes: dict[str, str],
+    message: str,
+) -> None:
+    claim = denied(payerhub_sandbox)
+    sign_in(hub, payerhub_account)
+    page = find_for_request(hub, claim, **changes)
+    assert page.status_code == 200 and 'role="alert"' in page.text
+    assert message in text_of(page)
+    assert "Reason for reconsideration" not in text_of(page)  # still the claim step: no request form
+    assert "btnSubmit" not in hub.names()
+
+
+def test_an_appeal_level_the_page_did_not_offer_is_an_invalid_postback(
+    hub: Hub, payerhub_sandbox: SandboxPortal, payerhub_account: SandboxAccount
+) -> None:
+    sign_in(hub, payerhub_account)
+    page = find_for_request(hub, denied(payerhub_sandbox), ddlLevel="APPEAL9")
+    assert page.status_code == 500 and POSTBACK_ERROR in page.text
+
+
+@pytest.mark.parametrize(
+    ("level", "days"), [("RECON", 65), ("APPEAL1", 120), ("APPEAL2", 60), ("EXTERNAL", 120)]
+)
+def test_a_request_past_the_levels_filing_limit_is_refused_and_the_last_day_is_taken(
+    hub: Hub, payerhub_sandbox: SandboxPortal, payerhub_account: SandboxAccount, level: str, days: int
+) -> None:
+    claim = denied(payerhub_sandbox)
+    sign_in(hub, payerhub_account)
+    today = datetime.now(UTC).date()
+    late = find_for_request(hub, claim, ddlLevel=level, txtDenialDate=us(today - timedelta(days=days + 1)))
+    assert f"The filing limit for this request has passed ({days} days from the denial)." in text_of(late)
+    assert "btnSubmit" not in hub.names()
+    last_day = find_for_request(hub, claim, ddlLevel=level, txtDenialDate=us(today - timedelta(days=days)))
+    assert "Reason for reconsideration" in text_of(last_day)
+
+
+def test_the_filing_limit_is_checked_again_on_the_day_of_the_submit(
+    hub: Hub,
+    payerhub_sandbox: SandboxPortal,
+    payerhub_account: SandboxAccount,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A claim found on the request's last day and submitted the next is refused, nothing recorded."""
+    claim = denied(payerhub_sandbox)
+    sign_in(hub, payerhub_account)
+    today = datetime.now(UTC).date()
+    find_for_request(hub, claim, ddlLevel="RECON", txtDenialDate=us(today - timedelta(days=65)))
+    assert "btnSubmit" in hub.names()
+
+    class Tomorrow(datetime):
+        @classmethod
+        def now(cls, tz: Any = None) -> Tomorrow:  # type: ignore[override]
+            return cls.combine(today + timedelta(days=1), datetime.min.time(), tzinfo=UTC)
+
+    monkeypatch.setattr("sandbox.payerhub.reconsideration.datetime", Tomorrow)
+    fields = {"ddlReason": "OTHER", "txtExplanation": "x", "txtReference": "PH-MIDNIGHT", "chkCertify": "on"}
+    refused = hub.post("btnSubmit", fields, files={"fuLetter": ("l.pdf", PDF, "application/pdf")})
+    assert "The filing limit for this request has passed (65 days from the denial)." in text_of(refused)
+    assert payerhub_sandbox.state.ledger_entries(reference="PH-MIDNIGHT") == []

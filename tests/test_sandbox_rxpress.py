@@ -7,7 +7,7 @@ import hashlib
 import re
 import time
 from collections.abc import Iterator
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 
 import httpx
 import pytest
@@ -62,8 +62,23 @@ def look_up(client: httpx.Client, claim: Claim, fill: date | None = None) -> str
     return text_of(client.post("/app/claims", data=form))
 
 
+def request_fields(**changes: str) -> dict[str, str]:
+    """The review level, rejection notice date, cardholder and contact of a request: valid (a first
+    level, rejected ten days ago) unless ``changes`` says otherwise."""
+    notice = datetime.now(UTC).date() - timedelta(days=10)
+    return {
+        "level": "L1",
+        "denial_date": us(notice),
+        "member_id": "CH0042",
+        "contact_name": "Pat Chen",
+        "contact_phone": "(555) 010-0199",
+        "contact_email": "pat@pharmacy.example",
+        **changes,
+    }
+
+
 def request_redetermination(
-    client: httpx.Client, claim: Claim, reference: str, letter: bytes = PDF
+    client: httpx.Client, claim: Claim, reference: str, letter: bytes = PDF, **changes: str
 ) -> httpx.Response:
     form = {
         "rx": claim.claim_number,
@@ -71,6 +86,7 @@ def request_redetermination(
         "reason": "01",
         "explanation": "Two formulary alternatives failed.",
         "reference": reference,
+        **request_fields(**changes),
     }
     files = {
         "letter": ("letter.pdf", letter, "application/pdf"),
@@ -483,6 +499,7 @@ def test_renamed_redesign_changes_labels_and_moves_the_upload_to_review(
         "reason": "99",
         "explanation": "x",
         "reference": "RX-REF-RENAMED",
+        **request_fields(),
     }
     assert client.post("/app/redetermination", data=data).headers["location"] == "/app/redetermination/review"
     review = client.get("/app/redetermination/review")
@@ -490,3 +507,114 @@ def test_renamed_redesign_changes_labels_and_moves_the_upload_to_review(
     done = client.post("/app/redetermination/submit", files={"letter": ("l.pdf", PDF, "application/pdf")})
     assert "Request received" in text_of(done) and "Request number RD-" in text_of(done)
     assert len(rxpress_sandbox.state.ledger_entries(reference="RX-REF-RENAMED")) == 1
+
+
+# -- what the redetermination form asks: level, rejection notice, cardholder, contact --------------------
+
+
+def ledger_form(portal: SandboxPortal, reference: str) -> dict[str, str]:
+    [entry] = portal.state.ledger_entries(reference=reference)
+    return entry.form
+
+
+def test_the_ledger_keeps_every_field_of_the_form_under_the_shared_names(
+    client: httpx.Client, rxpress_sandbox: SandboxPortal, rxpress_account: SandboxAccount
+) -> None:
+    claim = canary_claim(rxpress_sandbox.state, "REJECTED", ncpdp=("70",))
+    sign_in(client, rxpress_sandbox, rxpress_account)
+    notice = datetime.now(UTC).date() - timedelta(days=10)
+    review = text_of(client.get(request_redetermination(client, claim, "RX-FORM-1").headers["location"]))
+    assert "Review level Redetermination (level 1)" in review
+    assert f"Date of rejection notice {us(notice)}" in review and "Cardholder ID CH0042" in review
+    assert "Redetermination number RD-" in text_of(client.post("/app/redetermination/submit"))
+    assert ledger_form(rxpress_sandbox, "RX-FORM-1") == {
+        "level": "first_level",
+        "denial_date": notice.isoformat(),  # typed MM/DD/YYYY, kept ISO
+        "member_id": "CH0042",
+        "contact_name": "Pat Chen",
+        "contact_phone": "(555) 010-0199",
+        "contact_email": "pat@pharmacy.example",
+    }
+    # the contact is optional: a request without one keeps no contact field
+    blank = {"contact_name": "", "contact_phone": "", "contact_email": ""}
+    request_redetermination(client, claim, "RX-FORM-2", level="IR", **blank)
+    client.post("/app/redetermination/submit")
+    kept = ledger_form(rxpress_sandbox, "RX-FORM-2")
+    assert kept == {"level": "external_review", "denial_date": notice.isoformat(), "member_id": "CH0042"}
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"level": ""}, "Choose a review level."),
+        ({"level": "L9"}, "Choose a review level."),
+        ({"denial_date": ""}, "Enter the date of the rejection notice as MM/DD/YYYY."),
+        ({"denial_date": "13/45/2026"}, "Enter the date of the rejection notice as MM/DD/YYYY."),
+        ({"denial_date": "12/31/2099"}, "The date of the rejection notice cannot be in the future."),
+        ({"member_id": ""}, "Enter the cardholder ID (3 to 20 letters or digits)."),
+        ({"member_id": "CH 0042!"}, "Enter the cardholder ID (3 to 20 letters or digits)."),
+        ({"contact_phone": "555-0199"}, "Enter the contact phone as a 10-digit number."),
+        ({"contact_email": "pat-at-pharmacy"}, "Enter a valid contact e-mail address."),
+    ],
+)
+def test_a_missing_or_invalid_field_is_refused_in_rxpress_words_before_review(
+    client: httpx.Client,
+    rxpress_sandbox: SandboxPortal,
+    rxpress_account: SandboxAccount,
+    changes: dict[str, str],
+    message: str,
+) -> None:
+    claim = canary_claim(rxpress_sandbox.state, "REJECTED", ncpdp=("70",))
+    sign_in(client, rxpress_sandbox, rxpress_account)
+    page = request_redetermination(client, claim, "RX-FORM-BAD", **changes)
+    assert page.status_code == 200 and '<p role="alert">' in page.text
+    assert message in text_of(page)
+    assert client.get("/app/redetermination/review").headers["location"] == "/app/redetermination"
+    assert rxpress_sandbox.state.ledger_entries(reference="RX-FORM-BAD") == []
+
+
+@pytest.mark.parametrize(("level", "days"), [("RC", 65), ("L1", 65), ("L2", 60), ("IR", 120)])
+def test_a_request_past_the_levels_filing_limit_is_refused_and_the_last_day_is_taken(
+    client: httpx.Client,
+    rxpress_sandbox: SandboxPortal,
+    rxpress_account: SandboxAccount,
+    level: str,
+    days: int,
+) -> None:
+    claim = canary_claim(rxpress_sandbox.state, "REJECTED", ncpdp=("70",))
+    sign_in(client, rxpress_sandbox, rxpress_account)
+    today = datetime.now(UTC).date()
+    late = request_redetermination(
+        client, claim, "RX-LATE", level=level, denial_date=us(today - timedelta(days=days + 1))
+    )
+    expected = f"The filing limit for this request has passed ({days} days from the rejection notice)."
+    assert expected in text_of(late)
+    assert rxpress_sandbox.state.ledger_entries(reference="RX-LATE") == []
+    last_day = request_redetermination(
+        client, claim, "RX-LAST-DAY", level=level, denial_date=us(today - timedelta(days=days))
+    )
+    assert last_day.headers["location"] == "/app/redetermination/review"
+
+
+def test_the_filing_limit_is_checked_again_on_the_day_of_the_submit(
+    client: httpx.Client,
+    rxpress_sandbox: SandboxPortal,
+    rxpress_account: SandboxAccount,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A request reviewed on its last day and submitted the next is refused, and nothing recorded."""
+    claim = canary_claim(rxpress_sandbox.state, "REJECTED", ncpdp=("70",))
+    sign_in(client, rxpress_sandbox, rxpress_account)
+    today = datetime.now(UTC).date()
+    notice = us(today - timedelta(days=65))
+    assert request_redetermination(client, claim, "RX-MIDNIGHT", denial_date=notice).status_code == 303
+
+    class Tomorrow(datetime):
+        @classmethod
+        def now(cls, tz: object = None) -> Tomorrow:  # type: ignore[override]
+            return cls.combine(today + timedelta(days=1), datetime.min.time(), tzinfo=UTC)
+
+    monkeypatch.setattr("sandbox.rxpress.redetermination.datetime", Tomorrow)
+    refused = client.post("/app/redetermination/submit")
+    assert "The filing limit for this request has passed (65 days" in text_of(refused)
+    assert rxpress_sandbox.state.ledger_entries(reference="RX-MIDNIGHT") == []

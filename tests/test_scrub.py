@@ -19,7 +19,7 @@ import shutil
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, quote, quote_plus, urlsplit
@@ -125,6 +125,10 @@ def recording(
     # a test drives the sandbox's forms by their field names: the wording is not what it is about
     page.goto(f"{url}/appeals/new?restart=1")
     page.locator('[name="claim_number"]').fill(claim.claim_number)
+    page.locator('[name="level"]').select_option("L1")
+    page.locator('[name="denial_date"]').fill(f"{datetime.now(UTC).date() - timedelta(days=10):%m/%d/%Y}")
+    page.locator('[name="member_id"]').fill(claim.patient.member_id)
+    page.locator('[name="billing_npi"]').fill("1234567893")
     page.locator('form[action="/appeals/new"] button[type=submit]').click()
     page.wait_for_url("**/appeals/new/reason")
     page.locator('[name="reason"]').select_option("MN")

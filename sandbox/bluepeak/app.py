@@ -22,7 +22,15 @@ from starlette.staticfiles import StaticFiles
 
 from sandbox.bluepeak.api import BluePeakApi
 from sandbox.bluepeak.appeals import Appeals
-from sandbox.bluepeak.wording import APPEAL_REASONS, words
+from sandbox.bluepeak.wording import (
+    APPEAL_FIELDS,
+    APPEAL_LEVELS,
+    APPEAL_REASONS,
+    FILING_LIMITS,
+    LATE,
+    REQUIRED_FIELDS,
+    words,
+)
 from sandbox.control import control_routes
 from sandbox.middleware import KnobsMiddleware
 from sandbox.state import PortalState
@@ -69,6 +77,10 @@ def shell(state: PortalState) -> str:
         "redesign": redesign,
         "words": words(redesign),
         "reasons": [[value, label] for value, label, _ in APPEAL_REASONS],
+        # the appeal dialog's fields, and the filing limit it checks before anything is sent
+        "levels": [[value, label, FILING_LIMITS[level]] for value, label, level in APPEAL_LEVELS],
+        "fields": [[name, name in REQUIRED_FIELDS] for name in APPEAL_FIELDS],
+        "late": LATE,
     }
     cosmetic = redesign == "cosmetic"
     return SHELL.format(

@@ -86,6 +86,37 @@ APPEAL_REASONS: tuple[tuple[str, str, str], ...] = (
     ("other", "Something else", "other"),
 )
 
+# BluePeak's option value for each review type (appeal level), its label, and the bot.models.AppealLevel.
+APPEAL_LEVELS: tuple[tuple[str, str, str], ...] = (
+    ("recon", "Reconsideration", "reconsideration"),
+    ("appeal-1", "First-level appeal", "first_level"),
+    ("appeal-2", "Second-level appeal", "second_level"),
+    ("external", "Independent external review", "external_review"),
+)
+
+# BluePeak's filing limits: the days from the denial date within which it takes each level. Written
+# apart from the bot's ``BluePeakPortal.filing_deadline_days``; a test checks that the two agree.
+FILING_LIMITS: dict[str, int] = {
+    "reconsideration": 90,
+    "first_level": 180,
+    "second_level": 60,
+    "external_review": 120,
+}
+LATE = "The filing limit for this appeal has passed ({days} days from the denial)."
+
+# The appeal dialog's fields beyond the reason and letter, by the shared form field name
+# (``AppealRequest.form_fields``), and which of them are required.
+APPEAL_FIELDS = (
+    "level",
+    "denial_date",
+    "member_id",
+    "service_from",
+    "service_to",
+    "billing_npi",
+    "disputed_amount",
+)
+REQUIRED_FIELDS = frozenset({"level", "denial_date", "member_id", "billing_npi"})
+
 SECURITY_QUESTIONS: tuple[str, ...] = (
     "What was the name of your first pet?",
     "In what city were you born?",
@@ -120,6 +151,12 @@ WORDS: dict[str, str] = {
     "previous": "Previous",
     "next": "Next",
     "file_appeal": "File an appeal",
+    "level": "Review type",
+    "denial_date": "Date of denial",
+    "service_from": "Service date",
+    "service_to": "Last service date",
+    "billing_npi": "Billing NPI",
+    "disputed_amount": "Amount disputed",
     "reason": "Reason",
     "explanation": "Explanation",
     "reference": "Your reference",
@@ -141,6 +178,8 @@ RENAMED: dict[str, str] = {
     "status": "Current status",
     "nav_appeals": "Requests",
     "file_appeal": "Request a review",
+    "level": "Request type",
+    "denial_date": "Denial letter date",
     "reason": "Appeal type",
     "reference": "Internal tracking ID",
     "letter": "Request letter (PDF)",

@@ -9,6 +9,9 @@ The "renamed" redesign moves the documents step before the reason step.
 from __future__ import annotations
 
 import hashlib
+import re
+from datetime import UTC, date, datetime
+from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
 from starlette.datastructures import UploadFile
@@ -17,7 +20,14 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from sandbox.faults import respond_after_recording
-from sandbox.meridian.wording import APPEAL_REASONS
+from sandbox.meridian.wording import (
+    APPEAL_FIELDS,
+    APPEAL_LEVELS,
+    APPEAL_REASONS,
+    FILING_LIMITS,
+    REQUIRED_FIELDS,
+    words,
+)
 from sandbox.sessions import Session
 
 if TYPE_CHECKING:
@@ -33,7 +43,67 @@ URLS = {
 }
 DONE_WHEN = {"claim": "claim_number", "reason": "reason", "documents": "letter_sha256"}
 REASON_BY_VALUE = {value: (label, canonical) for value, label, canonical in APPEAL_REASONS}
+LEVEL_BY_VALUE = {value: (label, canonical) for value, label, canonical in APPEAL_LEVELS}
 MAX_REFERENCE = 40
+DATES = ("denial_date", "service_from", "service_to")
+CODE = re.compile(r"(?:(?:CO|CR|OA|PI|PR)-)?[A-Z]{0,2}\d{1,3}")
+MEMBER_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{2,39}")
+
+
+def read_appeal_fields(form: Any, labels: dict[str, str], today: date) -> tuple[dict[str, str], list[str]]:
+    """The claim step's appeal fields as the ledger keeps them (shared names, ISO dates, "125.50"),
+    and Meridian's refusals: a required field missing, a malformed one, a late appeal."""
+    named = {name: label[0].lower() + label[1:] for name, label in labels.items()}  # "member ID"
+    raw = {name: str(form.get(name, "")).strip() for name in APPEAL_FIELDS}
+    verb = {"level": "Choose"}
+    errors = [
+        f"{verb.get(n, 'Enter')} the {named[n]}" for n in APPEAL_FIELDS if n in REQUIRED_FIELDS and not raw[n]
+    ]
+    values = {name: value for name, value in raw.items() if value}
+    if "level" in values:
+        if values["level"] not in LEVEL_BY_VALUE:
+            errors.append(f"Choose the {named['level']}")
+        else:
+            values["level"] = LEVEL_BY_VALUE[values["level"]][1]
+    dates: dict[str, date] = {}
+    for name in DATES:
+        if name in values:
+            try:
+                dates[name] = datetime.strptime(values[name], "%m/%d/%Y").date()
+                values[name] = dates[name].isoformat()
+            except ValueError:
+                errors.append(f"Enter the {named[name]} as MM/DD/YYYY")
+    if "member_id" in values and not MEMBER_ID.fullmatch(values["member_id"]):
+        errors.append(f"The {named['member_id']} must be 3 to 40 letters or digits")
+    if "billing_npi" in values and not re.fullmatch(r"\d{10}", values["billing_npi"]):
+        errors.append(f"The {named['billing_npi']} must be 10 digits")
+    if "disputed_codes" in values:
+        codes = [c for c in re.split(r"[,\s]+", values["disputed_codes"].upper()) if c]
+        if not all(CODE.fullmatch(c) for c in codes):
+            errors.append(f"Enter the {named['disputed_codes']} as CARC or RARC codes (CO-50, N115)")
+        values["disputed_codes"] = ", ".join(codes)
+    if "disputed_amount" in values:
+        try:
+            amount = Decimal(values["disputed_amount"].lstrip("$").replace(",", ""))
+            if not amount.is_finite() or amount < 0:
+                raise InvalidOperation
+            values["disputed_amount"] = str(amount.quantize(Decimal("0.01")))
+        except InvalidOperation:
+            errors.append(f"Enter the {named['disputed_amount']} in dollars and cents")
+    denied, start, end = (dates.get(name) for name in DATES)
+    if denied is not None and denied > today:
+        errors.append("The denial date cannot be in the future")
+    if start is not None and end is not None and end < start:
+        errors.append("The service end date cannot be before the service date")
+    level = LEVEL_BY_VALUE.get(raw["level"])
+    if not errors and denied is not None and level is not None:
+        limit = FILING_LIMITS[level[1]]
+        if (today - denied).days > limit:
+            errors.append(
+                f"The filing limit for this appeal has passed: {level[0]} requests must be received"
+                f" within {limit} days of the denial date."
+            )
+    return values, errors
 
 
 class Wizard:
@@ -75,6 +145,8 @@ class Wizard:
             step_count=len(ORDER),
             draft=self.draft(session),
             reasons=APPEAL_REASONS,
+            levels=APPEAL_LEVELS,
+            fields=APPEAL_FIELDS,
             **context,
         )
 
@@ -97,8 +169,12 @@ class Wizard:
         elif not claim.appealable:
             error = "This claim cannot be appealed until it is finalized"
         if error:
-            return self.page(request, session, "claim", errors=[error], entered=number)
-        session.data["draft"] = {"claim_number": number}
+            return self.page(request, session, "claim", errors=[error], entered=number, typed=form)
+        labels = words(self.state.knobs.redesign)
+        values, errors = read_appeal_fields(form, labels, datetime.now(UTC).date())
+        if errors:
+            return self.page(request, session, "claim", errors=errors, entered=number, typed=form)
+        session.data["draft"] = {"claim_number": number, "form": values}
         return self.after("claim")
 
     async def reason_form(self, request: Request, session: Session) -> Response:
@@ -148,7 +224,12 @@ class Wizard:
         draft = self.draft(session)
         claim = self.state.claims.get(draft.get("claim_number", ""))
         reason = REASON_BY_VALUE.get(draft.get("reason", ""), ("", ""))[0]
-        return self.page(request, session, "review", claim=claim, reason_label=reason, **extra)
+        shown = dict(draft.get("form", {}))
+        if "level" in shown:  # the level as its option label, dates as Meridian writes them
+            shown["level"] = next(label for _, label, level in APPEAL_LEVELS if level == shown["level"])
+        for name in set(DATES) & set(shown):
+            shown[name] = date.fromisoformat(shown[name]).strftime("%m/%d/%Y")
+        return self.page(request, session, "review", claim=claim, reason_label=reason, shown=shown, **extra)
 
     async def review(self, request: Request, session: Session) -> Response:
         return self.review_page(request, session)
@@ -172,6 +253,7 @@ class Wizard:
             letter_filename=draft["letter_filename"],
             letter_sha256=draft["letter_sha256"],
             attachments=tuple(draft.get("attachments", ())),
+            form=dict(draft.get("form", {})),
             username=session.username or "",
         )
         session.data.pop("draft", None)

@@ -102,6 +102,37 @@ APPEAL_REASONS: tuple[tuple[str, str, str], ...] = (
     ("OTH", "Other", "other"),
 )
 
+# Meridian's option value for each appeal level, the label a person sees, and the bot.models.AppealLevel.
+APPEAL_LEVELS: tuple[tuple[str, str, str], ...] = (
+    ("RECON", "Reconsideration", "reconsideration"),
+    ("L1", "Level 1 appeal", "first_level"),
+    ("L2", "Level 2 appeal", "second_level"),
+    ("IRO", "External review (IRO)", "external_review"),
+)
+
+# Meridian's filing limits: the days from the denial date within which it takes each level. Written
+# apart from the bot's ``MeridianPortal.filing_deadline_days``; a test checks that the two agree.
+FILING_LIMITS: dict[str, int] = {
+    "reconsideration": 180,
+    "first_level": 180,
+    "second_level": 60,
+    "external_review": 120,
+}
+
+# The appeal wizard's claim step: the fields beyond the claim number, by the shared form field name
+# (``AppealRequest.form_fields``), and which of them are required.
+APPEAL_FIELDS = (
+    "level",
+    "denial_date",
+    "member_id",
+    "service_from",
+    "service_to",
+    "billing_npi",
+    "disputed_codes",
+    "disputed_amount",
+)
+REQUIRED_FIELDS = frozenset({"level", "denial_date", "member_id", "billing_npi"})
+
 CODE_TYPES = {"carc": "Adjustment reason", "rarc": "Remark"}
 
 # The words on Meridian's controls. "cosmetic" keeps them all; "renamed" changes some.
@@ -122,6 +153,14 @@ WORDS: dict[str, str] = {
     "status": "Status",
     "codes": "Adjustment and remark codes",
     "continue": "Continue",
+    "level": "Appeal level",
+    "denial_date": "Denial date",
+    "member_id": "Member ID",
+    "service_from": "Service date",
+    "service_to": "Service end date",
+    "billing_npi": "Billing provider NPI",
+    "disputed_codes": "Denial codes",
+    "disputed_amount": "Amount in dispute",
     "reason": "Reason for appeal",
     "explanation": "Explanation",
     "reference": "Your reference",
@@ -142,6 +181,8 @@ RENAMED: dict[str, str] = {
     "search": "Find",
     "status": "Current status",
     "continue": "Next",
+    "level": "Review level",
+    "billing_npi": "Billing NPI",
     "reason": "Appeal type",
     "reference": "Internal tracking ID",
     "letter": "Request letter (PDF)",

@@ -118,6 +118,16 @@ RECONSIDERATION_REASONS: tuple[tuple[str, str, str], ...] = (
     ("OTHER", "Other (explain below)", "other"),
 )
 
+# PayerHub's appeal levels: the option value, the label a person sees, the bot.models.AppealLevel it
+# stands for, and the plans' filing limit, in days from the denial date (PayerHub's own rule, written
+# apart from the bot's ``portals/payerhub.py``; a test checks that the two agree).
+APPEAL_LEVELS: tuple[tuple[str, str, str, int], ...] = (
+    ("RECON", "Reconsideration", "reconsideration", 65),
+    ("APPEAL1", "First-level appeal", "first_level", 120),
+    ("APPEAL2", "Second-level appeal", "second_level", 60),
+    ("EXTERNAL", "External review (IRO)", "external_review", 120),
+)
+
 # The "Code type" column of the codes table on a claim.
 CODE_TYPES = {"carc": "CARC", "rarc": "RARC"}
 
@@ -158,6 +168,12 @@ WORDS: dict[str, str] = {
     "auth_detail": "Authorization detail",
     "auth_status": "Certification status",
     "find_claim": "Find claim",
+    "level": "Appeal level",
+    "denial_date": "Denial date",
+    "billing_npi": "Billing provider NPI",
+    "service_from": "First date of service",
+    "service_to": "Last date of service",
+    "disputed_amount": "Amount in dispute",
     "reason": "Reason for reconsideration",
     "explanation": "Explanation",
     "reference": "Your reference",
@@ -181,6 +197,9 @@ RENAMED: dict[str, str] = {
     "status": "Current status",
     "auth_number": "Auth ID",
     "find_claim": "Look up claim",
+    "level": "Review type",
+    "denial_date": "Date of denial",
+    "billing_npi": "Billing NPI",
     "reference": "Tracking number",
     "letter": "Cover letter (PDF)",
     "submit": "Send reconsideration",

@@ -1,16 +1,21 @@
 """RxPress's redetermination request (the PBM's word for a pharmacy appeal) and its history.
 
-A form (Rx number and fill date, reason, explanation, reference, the PDF letter), a review page,
+A form (Rx number and fill date, reason, review level and the date of the rejection notice,
+cardholder ID, an optional pharmacy contact, explanation, reference, the PDF letter), a review page,
 and the submit, which records the request in the ledger first and only then answers, through
-``respond_after_recording``. The "renamed" redesign moves the letter upload from the form to the
-review page. The history is searched by reference and lags: a request shows there only after the
-portal has served a number of further requests (``history_lag_requests``, default ``HISTORY_LAG``).
+``respond_after_recording``; the ledger keeps the level, date, cardholder and contact in its
+``form`` under the names ``AppealRequest.form_fields`` gives them. A request whose rejection notice
+is older than the level's filing limit (``REVIEW_LEVELS``) is refused, on the form and again at the
+submit. The "renamed" redesign moves the letter upload from the form to the review page. The
+history is searched by reference and lags: a request shows there only after the portal has served a
+number of further requests (``history_lag_requests``, default ``HISTORY_LAG``).
 """
 
 from __future__ import annotations
 
 import hashlib
-from datetime import date
+import re
+from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from starlette.datastructures import FormData, UploadFile
@@ -20,7 +25,7 @@ from starlette.routing import Route
 
 from sandbox.faults import respond_after_recording
 from sandbox.rxpress.formats import parse_fill_date
-from sandbox.rxpress.wording import REDETERMINATION_REASONS
+from sandbox.rxpress.wording import REDETERMINATION_REASONS, REVIEW_LEVELS
 from sandbox.sessions import Session
 
 if TYPE_CHECKING:
@@ -29,7 +34,9 @@ if TYPE_CHECKING:
 HISTORY_LAG = 8  # requests; RxPress posts new requests to its history in batches
 MAX_REFERENCE = 40
 REASON_BY_VALUE = {value: (label, canonical) for value, label, canonical in REDETERMINATION_REASONS}
+LEVEL_BY_VALUE = {value: (label, canonical, days) for value, label, canonical, days in REVIEW_LEVELS}
 DRAFT = "redetermination"
+FORM_FIELDS = ("level", "denial_date", "member_id", "contact_name", "contact_phone", "contact_email")
 
 NOT_FOUND = "No claim found for this Rx number and fill date."
 NOT_REJECTED = "A redetermination can be requested only for a rejected claim."
@@ -39,6 +46,40 @@ RESUBMIT = (
     "instead of requesting a redetermination."
 )
 NOT_PDF = "The redetermination letter must be a PDF file."
+LATE = "The filing limit for this request has passed ({days} days from the rejection notice)."
+
+
+def request_form_errors(values: dict[str, str]) -> list[str]:
+    """The review level, rejection notice date, cardholder and contact as RxPress checks them."""
+    errors = []
+    level = LEVEL_BY_VALUE.get(values["level"])
+    notice = parse_fill_date(values["denial_date"])
+    today = datetime.now(UTC).date()
+    if level is None:
+        errors.append("Choose a review level.")
+    if notice is None:
+        errors.append("Enter the date of the rejection notice as MM/DD/YYYY.")
+    elif notice > today:
+        errors.append("The date of the rejection notice cannot be in the future.")
+    elif level is not None and today > notice + timedelta(days=level[2]):
+        errors.append(LATE.format(days=level[2]))
+    if not re.fullmatch(r"[A-Za-z0-9-]{3,20}", values["member_id"]):
+        errors.append("Enter the cardholder ID (3 to 20 letters or digits).")
+    phone = re.sub(r"[ ().+-]", "", values["contact_phone"])
+    if values["contact_phone"] and not re.fullmatch(r"1?\d{10}", phone):
+        errors.append("Enter the contact phone as a 10-digit number.")
+    if values["contact_email"] and not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", values["contact_email"]):
+        errors.append("Enter a valid contact e-mail address.")
+    return errors
+
+
+def received_form(values: dict[str, str]) -> dict[str, str]:
+    """The form's fields as the ledger keeps them: shared names, the level's canonical value, an
+    ISO date, and only the optional ones given."""
+    notice = parse_fill_date(values["denial_date"])
+    assert notice is not None  # request_form_errors refused it otherwise
+    received = {name: values[name] for name in FORM_FIELDS if values[name]}
+    return {**received, "level": LEVEL_BY_VALUE[values["level"]][1], "denial_date": notice.isoformat()}
 
 
 async def read_letter(form: FormData) -> tuple[dict[str, Any], str | None]:
@@ -69,11 +110,13 @@ class Redeterminations:
 
     def form_page(self, request: Request, session: Session, **context: Any) -> Response:
         values = {"rx": "", "fill": "", "reason": "", "explanation": "", "reference": ""}
+        values |= dict.fromkeys(FORM_FIELDS, "")
         return self.portal.signed_in_page(
             request,
             session,
             "rd_form.html",
             reasons=REDETERMINATION_REASONS,
+            levels=REVIEW_LEVELS,
             upload_here=not self.upload_on_review(),
             values={**values, **context.pop("values", {})},
             **context,
@@ -99,7 +142,7 @@ class Redeterminations:
         form = await request.form(max_files=20)
         values = {
             key: str(form.get(key, "")).strip()
-            for key in ("rx", "fill", "reason", "explanation", "reference")
+            for key in ("rx", "fill", "reason", "explanation", "reference", *FORM_FIELDS)
         }
         errors = []
         fill = parse_fill_date(values["fill"])
@@ -111,6 +154,7 @@ class Redeterminations:
             errors += self.claim_errors(values["rx"], fill)
         if values["reason"] not in REASON_BY_VALUE:
             errors.append("Choose a reason for the redetermination.")
+        errors += request_form_errors(values)
         if not values["explanation"]:
             errors.append("Enter an explanation.")
         if not values["reference"]:
@@ -136,6 +180,8 @@ class Redeterminations:
             draft=draft,
             claim=claim,
             reason_label=REASON_BY_VALUE[draft["reason"]][0],
+            level_label=LEVEL_BY_VALUE[draft["level"]][0],
+            notice=parse_fill_date(draft["denial_date"]),
             upload_here="letter_sha256" not in draft,
             **extra,
         )
@@ -155,6 +201,9 @@ class Redeterminations:
             if letter_error:
                 return self.review_page(request, session, errors=[letter_error])
             draft.update(files)
+        late = request_form_errors(draft)  # the filing limit, on the day the request is submitted
+        if late:
+            return self.review_page(request, session, errors=late)
         entry = self.state.record_appeal(
             reference=draft["reference"],
             claim_number=draft["rx"],
@@ -164,6 +213,7 @@ class Redeterminations:
             letter_filename=draft["letter_filename"],
             letter_sha256=draft["letter_sha256"],
             attachments=tuple(draft.get("attachments", ())),
+            form=received_form(draft),
             username=session.username or "",
         )
         session.data.pop(DRAFT, None)

@@ -122,6 +122,16 @@ REDETERMINATION_REASONS: tuple[tuple[str, str, str], ...] = (
     ("99", "Other", "other"),
 )
 
+# RxPress's review levels: the option value, the label a person sees, the bot.models.AppealLevel it
+# stands for, and the plan's filing limit, in days from the date of the rejection notice (the plan's
+# own rule, written apart from the bot's ``portals/rxpress.py``; a test checks that the two agree).
+REVIEW_LEVELS: tuple[tuple[str, str, str, int], ...] = (
+    ("RC", "Claim reconsideration", "reconsideration", 65),
+    ("L1", "Redetermination (level 1)", "first_level", 65),
+    ("L2", "Second-level review (level 2)", "second_level", 60),
+    ("IR", "Independent review entity (IRE)", "external_review", 120),
+)
+
 # The words on RxPress's controls. "cosmetic" keeps them all; "renamed" changes some (and moves
 # the letter upload from the request form to the review page).
 WORDS: dict[str, str] = {
@@ -150,6 +160,12 @@ WORDS: dict[str, str] = {
     "pa_status": "PA status",
     "form": "Redetermination request",
     "reason": "Reason for redetermination",
+    "level": "Review level",
+    "denial_date": "Date of rejection notice",
+    "member_id": "Cardholder ID",
+    "contact_name": "Pharmacy contact",
+    "contact_phone": "Contact phone",
+    "contact_email": "Contact e-mail",
     "explanation": "Explanation",
     "reference": "Your reference",
     "letter": "Redetermination letter (PDF)",
@@ -171,6 +187,9 @@ RENAMED: dict[str, str] = {
     "claim_status": "Adjudication status",
     "pa_status": "Determination",
     "reason": "Request type",
+    "level": "Appeal tier",
+    "denial_date": "Rejection date",
+    "contact_name": "Contact person",
     "reference": "Internal tracking ID",
     "letter": "Letter (PDF)",
     "review": "Next",

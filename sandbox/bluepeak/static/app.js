@@ -508,6 +508,15 @@
     const messages = h("div", { class: cls("dialog-messages", "pk-messages") });
     const busy = h("div", { class: cls("dialog-busy", "pk-busy") });
     const reason = h("select", { name: "reason" }, h("option", { value: "" }, "Choose a reason"), CONFIG.reasons.map(([value, label]) => h("option", { value }, label)));
+    // the review type, the denial, the member, the care and the provider (CONFIG.fields: name, required)
+    const level = h("select", { name: "level" }, h("option", { value: "" }, "Choose a review type"), CONFIG.levels.map(([value, label]) => h("option", { value }, label)));
+    const inputs = { level };
+    for (const [name] of CONFIG.fields) {
+      if (name === "level") continue;
+      const type = name === "denial_date" || name.startsWith("service_") ? "date" : "text";
+      inputs[name] = h("input", { name, type, inputmode: name === "disputed_amount" ? "decimal" : null });
+    }
+    const limit = h("div", { class: cls("filing-limit", "pk-limit") });
     const explanation = h("textarea", { name: "explanation", rows: 4 });
     const reference = h("input", { name: "reference", type: "text", maxlength: 40 });
     const letter = h("input", { name: "letter", type: "file", accept: "application/pdf,.pdf" });
@@ -515,6 +524,27 @@
     const attached = h("ul", { "aria-label": "Attached files", class: cls("attached", "pk-attached") });
     let letterOk = false;
     let step = 1;
+
+    // BluePeak's filing limit, checked as soon as the review type and the date of denial are known
+    function withinLimit() {
+      limit.replaceChildren();
+      const chosen = CONFIG.levels.find(([value]) => value === level.value);
+      const denied = Date.parse(inputs.denial_date.value); // YYYY-MM-DD, read as UTC
+      if (!chosen || Number.isNaN(denied)) return true;
+      const days = chosen[2];
+      const today = Date.parse(new Date().toISOString().slice(0, 10));
+      if ((today - denied) / 86400000 > days) {
+        limit.append(h("p", { role: "alert", class: cls("error", "pk-alert pk-alert--error") }, CONFIG.late.replace("{days}", days)));
+        return false;
+      }
+      const by = new Date(denied + days * 86400000).toLocaleDateString("en-US", { month: "short", day: "2-digit", year: "numeric", timeZone: "UTC" });
+      limit.append(h("p", { class: cls("note", "pk-note") }, `File by ${by}`));
+      return true;
+    }
+    for (const event of ["input", "change"]) {
+      level.addEventListener(event, withinLimit);
+      inputs.denial_date.addEventListener(event, withinLimit);
+    }
 
     letter.addEventListener("change", async () => {
       messages.replaceChildren();
@@ -543,10 +573,15 @@
       field("attachments", W.attachments, attachments),
     ];
     if (V2) fields.unshift(fields.splice(1, 1)[0]); // explanation first
+    fields.unshift(...CONFIG.fields.map(([name]) => field(name, W[name], inputs[name])), limit);
     const body = h("div", { class: cls("dialog-body", "pk-dialog__body") }, fields);
 
     function problems() {
       const out = [];
+      for (const [name, required] of CONFIG.fields) {
+        if (step === 1 && required && !inputs[name].value.trim()) out.push(`${W[name]} is required`);
+      }
+      if (step === 1 && !withinLimit()) out.push("This appeal cannot be sent after the filing limit");
       if (step === 1 && !reason.value) out.push("Choose a reason for the appeal");
       if (step === 1 && !explanation.value.trim()) out.push("Enter an explanation");
       if (step === 1 && !letterOk) out.push("Attach the appeal letter as a PDF file");
@@ -560,6 +595,7 @@
       form.set("reason", reason.value);
       form.set("explanation", explanation.value);
       form.set("reference", reference.value);
+      for (const [name] of CONFIG.fields) form.set(name, inputs[name].value);
       form.set("letter", letter.files[0]);
       for (const file of attachments.files) form.append("attachments", file);
       submit.disabled = true;
@@ -609,7 +645,7 @@
     );
     const overlay = h("div", { class: cls("overlay", "pk-overlay") }, dialog);
     root.append(overlay);
-    reason.focus();
+    level.focus();
   }
 
   route();
