@@ -58,7 +58,7 @@ from sandbox import PortalState, SandboxAccount
 from sandbox.bluepeak.api import COOKIE, PAGE_SIZE, TERMS_EVERY, recent_claims
 from sandbox.bluepeak.wording import CLAIM_KINDS, PA_KINDS
 from sandbox.data import Claim
-from tests.claim_truth import assert_reads_as_truth
+from tests.claim_truth import assert_form_received, assert_reads_as_truth
 from tests.fixtures.sandbox import SandboxPortal, canary_claim, known_answers, login_secrets
 
 PDF = b"%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
@@ -593,12 +593,7 @@ def test_the_ledger_holds_every_field_the_dialog_asks_as_approved(
     reference = _reference("fields")
     signed_in.submit_appeal(request, files, reference, Gate())
     [entry] = bluepeak.state.ledger_entries(reference=reference)
-    asked = {"level", *FORM_LABELS}
-    sent = {name: value for name, value in request.form_fields().items() if name in asked}
-    assert sent.keys() == asked  # every field the dialog asks was sent
-    for name in sorted(asked):
-        assert (name, entry.form.get(name)) == (name, sent[name])
-    assert entry.form == sent
+    assert_form_received(entry, request, {"level", *FORM_LABELS})
     typed = [s.value for s in signed_in.steps.steps if s.kind == StepKind.FILL]
     assert "M00001" not in typed and "2026-01-05" not in typed  # the member and the care, never written down
 

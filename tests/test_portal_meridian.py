@@ -54,7 +54,7 @@ from portals import get_portal
 from portals.meridian import FORM_LABELS, MeridianPortal
 from sandbox import SandboxAccount
 from sandbox.meridian.wording import CLAIM_KINDS, PA_KINDS
-from tests.claim_truth import assert_reads_as_truth
+from tests.claim_truth import assert_form_received, assert_reads_as_truth
 from tests.fixtures.sandbox import SandboxPortal, canary_claim, login_secrets
 
 PDF = b"%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
@@ -506,12 +506,7 @@ def test_the_ledger_holds_every_field_the_wizard_asks_as_approved(
     reference = _reference("fields")
     signed_in.submit_appeal(request, files, reference, Gate())
     [entry] = meridian.state.ledger_entries(reference=reference)
-    asked = {"level", *FORM_LABELS}
-    sent = {name: value for name, value in request.form_fields().items() if name in asked}
-    assert sent.keys() == asked  # every field the wizard asks was sent
-    for name in sorted(asked):
-        assert (name, entry.form.get(name)) == (name, sent[name])
-    assert entry.form == sent
+    assert_form_received(entry, request, {"level", *FORM_LABELS})
     typed = [s.value for s in signed_in.steps.steps if s.kind == StepKind.FILL]
     assert "M00001" not in typed and "01/05/2026" not in typed  # the member and the care, never written down
     assert "1234567893" in typed

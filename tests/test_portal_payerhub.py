@@ -42,7 +42,7 @@ from portals.payerhub import FORM_LABELS, LEVEL_LABELS, PayerHubPortal
 from sandbox import SandboxAccount
 from sandbox.data import Claim
 from sandbox.payerhub.wording import APPEAL_LEVELS, PLANS, WORDS
-from tests.claim_truth import assert_reads_as_truth
+from tests.claim_truth import assert_form_received, assert_reads_as_truth
 from tests.fixtures.sandbox import SandboxPortal, canary_claim, login_secrets
 
 PDF = b"%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
@@ -356,11 +356,7 @@ def test_a_reconsideration_carries_every_field_the_claim_step_asks_and_the_ledge
     reference = _reference("fields")
     signed_in.submit_appeal(request, files, reference, Gate())
     [entry] = payerhub_sandbox.state.ledger_entries(reference=reference)
-    asked = {name: value for name, value in request.form_fields().items() if name in FORM_LABELS}
-    assert set(asked) == set(FORM_LABELS)  # the request fills every field the form asks
-    for name, value in asked.items():
-        assert entry.form.get(name) == value, name
-    assert entry.form == asked
+    assert_form_received(entry, request, FORM_LABELS)
     assert entry.form["disputed_amount"] == "1125.50" and entry.form["level"] == "reconsideration"
     typed = [s.value or "" for s in signed_in.steps.steps if s.kind == StepKind.FILL]
     for personal in (claim.patient.member_id, f"{claim.service_date:%m/%d/%Y}"):

@@ -56,7 +56,7 @@ from sandbox import SandboxAccount
 from sandbox.data import Claim
 from sandbox.rxpress.formats import drug_of
 from sandbox.rxpress.wording import CLAIM_KINDS, PA_KINDS, REVIEW_LEVELS, WORDS
-from tests.claim_truth import assert_reads_as_truth
+from tests.claim_truth import assert_form_received, assert_reads_as_truth
 from tests.fixtures.sandbox import SandboxPortal, canary_claim, inbox_secrets
 
 PDF = b"%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
@@ -586,11 +586,7 @@ def test_a_redetermination_carries_every_field_the_form_asks_and_the_ledger_keep
     reference = _reference("fields")
     signed_in.submit_appeal(request, files, reference, Gate())
     [entry] = rxpress.state.ledger_entries(reference=reference)
-    asked = {name: value for name, value in request.form_fields().items() if name in FORM_LABELS}
-    assert set(asked) == set(FORM_LABELS)  # the request fills every field the form asks
-    for name, value in asked.items():
-        assert entry.form.get(name) == value, name
-    assert entry.form == asked
+    assert_form_received(entry, request, FORM_LABELS)
     typed = recorded(signed_in)
     for personal in ("ZQ55501234", "Pat Chen", "(555) 010-0199", "pat@pharmacy.example"):
         assert personal not in typed  # typed as values to scrub, never written into the steps
