@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import re
-from datetime import timedelta
+from datetime import date, timedelta
 
 from playwright.sync_api import Locator, Page
 
@@ -49,6 +49,7 @@ LEVEL_LABELS: dict[models.AppealLevel, str] = {
     models.AppealLevel.EXTERNAL_REVIEW: "Independent external review",
 }
 FORM_LABELS = {
+    "level": "Review type",
     "denial_date": "Date of denial",
     "member_id": "Member ID",
     "service_from": "Service date",
@@ -221,8 +222,7 @@ class BluePeakPortal(Portal):
         self.refusal(self.not_appealable, "the appeal")
         self.steps.click(self.file_appeal)
         self.steps.expect(self.dialog, target="appeal dialog")
-        self.steps.select(self.dialog.get_by_label("Review type", exact=True), LEVEL_LABELS[request.level])
-        self.fill_fields(self.dialog, FORM_LABELS, request.form_fields())  # its date fields take ISO dates
+        self.fill_appeal_form(self.dialog, request, FORM_LABELS, LEVEL_LABELS, dates=date.isoformat)
         self.refusal(self.dialog_alert, "the appeal")  # past the filing limit: the app says so at once
         self.steps.select(self.reason, REASON_LABELS[request.reason])
         self.steps.fill(self.explanation, request.explanation)

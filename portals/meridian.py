@@ -18,7 +18,7 @@ from bot.errors import PortalChanged
 from bot.interruptions import Interruption as Shows
 from bot.interruptions import heading, shown_text
 from bot.login import SecondFactorKind
-from bot.parsing import format_us_date, parse_us_date
+from bot.parsing import parse_us_date
 from bot.portal import MEDICAL_APPEAL_FIELDS, Action, Portal, SubmitGate, filing_deadlines
 from bot.readers import ClaimAmounts, CodesTable, HistoryTable, PaDetails, read_codes, read_field
 from bot.sign_in import Control, SignInForm
@@ -43,6 +43,7 @@ LEVEL_LABELS: dict[models.AppealLevel, str] = {
     models.AppealLevel.EXTERNAL_REVIEW: "External review (IRO)",
 }
 FORM_LABELS = {
+    "level": "Appeal level",
     "denial_date": "Denial date",
     "member_id": "Member ID",
     "service_from": "Service date",
@@ -150,7 +151,6 @@ class MeridianPortal(Portal):
         # the appeal wizard
         self.wizard_claim_number = p.get_by_label("Claim number", exact=True)
         self.continue_ = p.get_by_role("button", name="Continue", exact=True)
-        self.level = p.get_by_label("Appeal level", exact=True)
         self.reason = p.get_by_label("Reason for appeal", exact=True)
         self.explanation = p.get_by_label("Explanation", exact=True)
         self.reference = p.get_by_label("Your reference", exact=True)
@@ -218,8 +218,7 @@ class MeridianPortal(Portal):
         number = request.claim_number
         self.open("/appeals/new?restart=1")
         self.steps.fill(self.wizard_claim_number, number, safe=True)
-        self.steps.select(self.level, LEVEL_LABELS[request.level])  # then the denial, member, provider
-        self.fill_fields(self.page, FORM_LABELS, request.form_fields(dates=format_us_date))
+        self.fill_appeal_form(self.page, request, FORM_LABELS, LEVEL_LABELS)  # level, denial, member...
         # each wizard step posts the draft kept in the session, never the appeal: safe to post again
         self.steps.click(self.continue_, navigates=True, repeatable=True)
         self._wizard_step(self.reason, "reason")

@@ -593,7 +593,7 @@ def test_the_ledger_holds_every_field_the_dialog_asks_as_approved(
     reference = _reference("fields")
     signed_in.submit_appeal(request, files, reference, Gate())
     [entry] = bluepeak.state.ledger_entries(reference=reference)
-    assert_form_received(entry, request, {"level", *FORM_LABELS})
+    assert_form_received(entry, request, FORM_LABELS)
     typed = [s.value for s in signed_in.steps.steps if s.kind == StepKind.FILL]
     assert "M00001" not in typed and "2026-01-05" not in typed  # the member and the care, never written down
 

@@ -506,7 +506,7 @@ def test_the_ledger_holds_every_field_the_wizard_asks_as_approved(
     reference = _reference("fields")
     signed_in.submit_appeal(request, files, reference, Gate())
     [entry] = meridian.state.ledger_entries(reference=reference)
-    assert_form_received(entry, request, {"level", *FORM_LABELS})
+    assert_form_received(entry, request, FORM_LABELS)
     typed = [s.value for s in signed_in.steps.steps if s.kind == StepKind.FILL]
     assert "M00001" not in typed and "01/05/2026" not in typed  # the member and the care, never written down
     assert "1234567893" in typed
